@@ -1,0 +1,212 @@
+"""The ``aigc`` command line.
+
+Commands parse and validate their arguments and the config here, then import
+their worker inside the function body: ``aigc --help`` and every ``--help``
+answer without importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from aigc_cli import __version__
+from aigc_cli.errors import AigcError, InputError
+
+EXIT_INTERRUPTED = 130
+
+
+class AigcGroup(click.Group):
+    """Turns AigcError into one readable line and its exit code (2 input, 1 runtime)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except AigcError as error:
+            if ctx.meta.get("aigc.debug"):
+                raise
+            click.echo(f"error: {error}", err=True)
+            ctx.exit(error.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except Exception as error:
+            if ctx.meta.get("aigc.debug"):
+                raise
+            click.echo(f"error: {type(error).__name__}: {error}\n"
+                       "(this is a bug or an environment problem; rerun with `aigc --debug ...` "
+                       "for the traceback)", err=True)
+            ctx.exit(1)
+
+
+class _WarningHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"{record.levelname.lower()}: {record.getMessage()}", err=True)
+
+
+@click.group(cls=AigcGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="aigc")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks and TensorFlow's own logs.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Train and run image generative models (GAN, VAE, denoiser) from YAML configs.
+
+    \b
+    Examples:
+      aigc train configs/fashion_mnist_dcgan.yaml
+      aigc sample runs/fashion_mnist_dcgan -n 64 --grid grid.png
+      aigc config show configs/fashion_mnist_dcgan.yaml --set training.steps=100
+    """
+    ctx.meta["aigc.debug"] = debug
+    logger = logging.getLogger("aigc")
+    if not logger.handlers:
+        logger.addHandler(_WarningHandler())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def _tensorflow() -> None:
+    """Import TensorFlow for a command that needs it (quietly unless --debug)."""
+    from aigc_cli.tf_runtime import import_tensorflow
+
+    import_tensorflow(quiet=not click.get_current_context().meta.get("aigc.debug"))
+
+
+def _load(config_path: str, overrides: tuple[str, ...]):
+    from aigc_cli.config import load_config
+
+    return load_config(config_path, overrides)
+
+
+set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                          help="Override a config key, typed as YAML (repeatable), "
+                               "e.g. --set training.steps=500.")
+quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+
+
+@main.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=True))
+@set_option
+@click.option("--run-dir", type=click.Path(file_okay=False),
+              help="Write the run here (overrides output.run_dir). A run dir that holds a "
+                   "checkpoint is resumed.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
+@quiet_option
+def train(config_path: str, overrides: tuple[str, ...], run_dir: str | None, dry_run: bool,
+          quiet: bool) -> None:
+    """Train the model a YAML config describes; resume when the run dir has a checkpoint.
+
+    CONFIG is a YAML file, or a run dir (its config.yaml is used and the run
+    resumed there).
+
+    \b
+    Examples:
+      aigc train configs/fashion_mnist_dcgan.yaml
+      aigc train configs/fashion_mnist_dcgan.yaml --set training.steps=20000
+      aigc train runs/fashion_mnist_dcgan          # resume where it stopped
+    """
+    if Path(config_path).is_dir():
+        run_dir = run_dir or config_path
+        config_path = str(Path(config_path) / "config.yaml")
+    if run_dir:
+        overrides = (*overrides, f"output.run_dir={run_dir}")
+    config = _load(config_path, overrides)
+    if dry_run:
+        from aigc_cli.config import dump_config
+
+        click.echo(dump_config(config), nl=False)
+        return
+    _tensorflow()
+    from aigc_cli.training.loop import train as run_training
+
+    result = run_training(config, quiet=quiet)
+    resume = f"aigc train {result.run_dir}"
+    if result.stop_reason == "already_complete":
+        click.echo(f"{result.run_dir} is already at step {result.step} (training.steps "
+                   f"{config.training.steps}); raise it with --set training.steps=N to continue",
+                   err=True)
+    elif result.stop_reason in ("SIGINT", "SIGTERM"):
+        click.echo(f"{result.stop_reason}: stopped at step {result.step}, checkpoint "
+                   f"{result.checkpoint}; resume with: {resume}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    elif result.stop_reason == "max_seconds":
+        click.echo(f"stopped at step {result.step} after training.max_seconds; checkpoint "
+                   f"{result.checkpoint}; continue with: {resume}", err=True)
+    else:
+        click.echo(f"trained to step {result.step}; run dir {result.run_dir}", err=True)
+
+
+@main.command()
+@click.argument("source", metavar="RUN_DIR|CHECKPOINT", type=click.Path(exists=True))
+@click.option("-n", "--num", "count", type=click.IntRange(min=1), default=64, show_default=True,
+              help="How many images.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Noise seed; the same seed gives byte-identical files.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Folder for one PNG per image (default RUN_DIR/generated/seed_S, unless "
+                   "only --grid is given).")
+@click.option("--grid", "grid_path", type=click.Path(dir_okay=False),
+              help="Also write all images as one grid PNG here.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=250, show_default=True,
+              help="Images generated per call.")
+@click.option("--overwrite", is_flag=True, help="Write into an output folder that has files.")
+@quiet_option
+def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: str | None,
+           batch_size: int, overwrite: bool, quiet: bool) -> None:
+    """Generate images from a trained model (the dataset is not needed).
+
+    \b
+    Examples:
+      aigc sample runs/fashion_mnist_dcgan -n 64 --grid grid.png
+      aigc sample runs/fashion_mnist_dcgan/checkpoints/ckpt-5000 -n 1000 --out fakes/
+    """
+    if out_dir is None and grid_path is None:
+        run_root = Path(source) if Path(source).is_dir() else Path(source).parent.parent
+        out_dir = str(run_root / "generated" / f"seed_{seed}")
+    out = Path(out_dir) if out_dir else None
+    if out and out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise InputError(f"output folder {out} already has files; pass --overwrite or choose "
+                         "another --out")
+    _tensorflow()
+    from aigc_cli.sample import sample as run_sampling
+
+    result = run_sampling(source, count, seed, out, Path(grid_path) if grid_path else None,
+                          batch_size=batch_size, quiet=quiet)
+    if result.files:
+        click.echo(f"wrote {len(result.files)} images to {out}", err=True)
+    if result.grid:
+        click.echo(f"wrote grid {result.grid}", err=True)
+
+
+@main.group()
+def config() -> None:
+    """Check and print configs."""
+
+
+@config.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path())
+@set_option
+def validate(config_path: str, overrides: tuple[str, ...]) -> None:
+    """Check a config; exit 0 when valid, 2 with the key to fix otherwise."""
+    loaded = _load(config_path, overrides)
+    click.echo(f"{config_path}: valid ({loaded.model.type} on {loaded.dataset.type}, "
+               f"{loaded.training.steps} steps)")
+
+
+@config.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path())
+@set_option
+def show(config_path: str, overrides: tuple[str, ...]) -> None:
+    """Print the resolved config with every default filled in."""
+    from aigc_cli.config import dump_config
+
+    click.echo(dump_config(_load(config_path, overrides)), nl=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,300 @@
+"""The typed run config: YAML in, one frozen ``RunConfig`` out, validated.
+
+``load_config`` is the only place that reads YAML (``yaml.safe_load``: no tags,
+nothing executed). ``--set KEY=VALUE`` overrides are merged into the parsed
+YAML before validation, so they get the same checks and messages as the file.
+Standard library and PyYAML only: never TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Optional
+
+import yaml
+
+from aigc_cli.errors import ConfigError
+from aigc_cli.schema import did_you_mean, option, parse, section, to_dict
+from aigc_cli.utils.files import atomic_write_text
+
+
+@dataclass(frozen=True)
+class DCGANConfig:
+    """A DCGAN: Dense projection → transposed convolutions; strided-conv critic."""
+
+    optimizers: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
+
+    type: str = option("dcgan", "model family (registry name)")
+    latent_dim: int = option(100, "size of the generator's input noise vector", min=1)
+    generator_widths: tuple[int, ...] = option(
+        (256, 128, 64), "channels of the Dense projection, then of each hidden "
+        "Conv2DTranspose; the last layers upsample 2x", min=1)
+    discriminator_widths: tuple[int, ...] = option(
+        (64, 128), "channels of each stride-2 Conv2D in the discriminator", min=1)
+    kernel_size: int = option(5, "convolution kernel size in both networks", min=1)
+    dropout: float = option(0.3, "dropout after each discriminator conv", min=0.0, max=0.99)
+    batch_norm: bool = option(True, "batch normalisation in the generator")
+    leaky_relu_slope: float = option(0.3, "negative slope of the LeakyReLU activations",
+                                     min=0.0, max=1.0)
+    loss: Literal["non_saturating"] = option("non_saturating", "GAN loss")
+
+    def check(self, dataset: "DatasetConfig") -> None:
+        """Cross-section checks that need the image size."""
+        if not self.generator_widths:
+            raise ConfigError("model.generator_widths must list at least one width",
+                              key="model.generator_widths")
+        if not self.discriminator_widths:
+            raise ConfigError("model.discriminator_widths must list at least one width",
+                              key="model.discriminator_widths")
+        if upsampling_plan(dataset.image_size, len(self.generator_widths))[1] < 1:
+            raise ConfigError(
+                f"dataset.image_size {dataset.image_size} cannot be reached by doubling "
+                "from a small base; use a size like 28, 32, 48 or 64",
+                key="dataset.image_size")
+
+
+def upsampling_plan(image_size: int, max_doublings: int) -> tuple[int, int]:
+    """(base size, number of 2x upsamplings) for a generator ending at image_size.
+
+    Halves the image size while it stays an even number ≥ 8, at most
+    ``max_doublings`` times: 28 → base 7 after 2, 32 → base 4 after 3.
+    """
+    base, doublings = image_size, 0
+    while doublings < max_doublings and base % 2 == 0 and base >= 8:
+        base, doublings = base // 2, doublings + 1
+    return base, doublings
+
+
+MODEL_CONFIGS: dict[str, type] = {"dcgan": DCGANConfig}
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    type: Literal["fashion_mnist", "mnist", "folder"] = option(
+        "fashion_mnist", "where images come from")
+    path: Optional[str] = option(None, "a local folder (or, for the IDX datasets, the folder "
+                                 "holding the four .gz files); searched first")
+    split: Literal["train", "test"] = option("train", "split of the IDX datasets to train on")
+    image_size: int = option(28, "images are resized and centre-cropped to this square size",
+                             min=4, max=4096)
+    channels: Literal[1, 3] = option(1, "1 for grayscale, 3 for RGB")
+    horizontal_flip: bool = option(False, "random left-right flips while training")
+    shuffle_buffer: Optional[int] = option(None, "shuffle buffer in images; null shuffles "
+                                           "the whole dataset", min=1)
+    download: bool = option(True, "fall back to Keras' downloader when no local copy exists")
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    type: Literal["adam", "adamw", "rmsprop", "sgd"] = option("adam", "Keras optimizer")
+    learning_rate: float = option(1e-4, "step size", min=0.0, min_exclusive=True)
+    beta_1: float = option(0.9, "Adam/AdamW first-moment decay", min=0.0, max=1.0)
+    beta_2: float = option(0.999, "Adam/AdamW second-moment decay", min=0.0, max=1.0)
+    epsilon: float = option(1e-7, "numerical stability term", min=0.0, min_exclusive=True)
+    weight_decay: Optional[float] = option(None, "decoupled weight decay (AdamW, SGD)", min=0.0)
+    momentum: float = option(0.0, "momentum of SGD and RMSprop", min=0.0, max=1.0)
+    clipnorm: Optional[float] = option(None, "clip each gradient to this L2 norm",
+                                       min=0.0, min_exclusive=True)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    batch_size: int = option(256, "global batch size (split across replicas)", min=1)
+    steps: int = option(10000, "total training steps; a larger value extends a resumed run",
+                        min=1)
+    seed: int = option(0, "seeds weights, data order, noise and preview latents", min=0)
+    log_every: int = option(100, "steps between metrics.jsonl / TensorBoard scalars", min=1)
+    sample_every: int = option(1000, "steps between image grids in samples/", min=1)
+    checkpoint_every: int = option(1000, "steps between checkpoints (one is also written at "
+                                   "the end, on max_seconds and on SIGINT/SIGTERM)", min=1)
+    keep_checkpoints: int = option(3, "how many recent checkpoints to keep", min=1)
+    max_seconds: Optional[float] = option(None, "stop after this much training wall time, "
+                                          "with a checkpoint", min=0.0, min_exclusive=True)
+    preview_images: int = option(64, "images in each preview grid", min=1, max=1024)
+    distribute: Literal["default", "mirrored"] = option(
+        "default", "tf.distribute strategy: default (one device) or mirrored (all local GPUs)")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    run_dir: Optional[str] = option(None, "where checkpoints, samples, logs and metrics go; "
+                                    "default runs/<config file name>")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one run needs; built once at the CLI edge and passed down."""
+
+    model: Any = section(DCGANConfig, "model family and architecture (model.type)")
+    dataset: DatasetConfig = section(DatasetConfig, "training images")
+    optimizer: dict[str, OptimizerConfig] = dataclasses.field(
+        default_factory=dict, metadata={"help": "one optimizer per trained network"})
+    training: TrainingConfig = section(TrainingConfig, "loop length, batch, intervals")
+    output: OutputConfig = section(OutputConfig, "where the run is written")
+
+    def replace(self, **sections: Any) -> "RunConfig":
+        return dataclasses.replace(self, **sections)
+
+
+TOP_LEVEL = ("model", "dataset", "optimizer", "training", "output")
+
+
+def build_config(data: Any) -> RunConfig:
+    """Validate plain YAML data into a RunConfig (errors name the dotted key)."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"the config must be a mapping of sections ({', '.join(TOP_LEVEL)}), "
+                          f"got {type(data).__name__}")
+    for key in data:
+        if key not in TOP_LEVEL:
+            raise ConfigError(f"unknown section '{key}'{did_you_mean(str(key), TOP_LEVEL)} "
+                              f"(sections: {', '.join(TOP_LEVEL)})", key=str(key))
+    model = _build_model(data.get("model"))
+    dataset = parse(DatasetConfig, data.get("dataset"), "dataset")
+    optimizer = _build_optimizers(type(model).optimizers, data.get("optimizer"))
+    config = RunConfig(model=model, dataset=dataset, optimizer=optimizer,
+                       training=parse(TrainingConfig, data.get("training"), "training"),
+                       output=parse(OutputConfig, data.get("output"), "output"))
+    model.check(dataset)
+    if dataset.type == "folder" and not dataset.path:
+        raise ConfigError("dataset.path is required for dataset.type 'folder'",
+                          key="dataset.path")
+    return config
+
+
+def _build_model(data: Any) -> Any:
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError("model must be a mapping with a 'type' key", key="model")
+    family = data.get("type", "dcgan")
+    if family not in MODEL_CONFIGS:
+        raise ConfigError(f"unknown model type '{family}'{did_you_mean(str(family), MODEL_CONFIGS)}"
+                          f" (choose one of: {', '.join(sorted(MODEL_CONFIGS))})",
+                          key="model.type")
+    return parse(MODEL_CONFIGS[family], data, "model")
+
+
+def _build_optimizers(names: tuple[str, ...], data: Any) -> dict[str, OptimizerConfig]:
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"optimizer must map each network ({', '.join(names)}) to its "
+                          "settings", key="optimizer")
+    for key in data:
+        if key not in names:
+            raise ConfigError(f"unknown key 'optimizer.{key}'{did_you_mean(str(key), names)} "
+                              f"(this model trains: {', '.join(names)})", key=f"optimizer.{key}")
+    return {name: parse(OptimizerConfig, data.get(name), f"optimizer.{name}") for name in names}
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b=value`` into (['a', 'b'], YAML-typed value)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set expects KEY=VALUE (like training.steps=100), got '{text}'")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--set {key}: value '{raw}' is not valid YAML ({_first_line(error)})")
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    """A copy of ``data`` with each ``KEY=VALUE`` override set at its dotted path."""
+    data = _deep_copy(data)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = data
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                prefix = ".".join(parts[:depth + 1])
+                raise ConfigError(f"--set {'.'.join(parts)}: '{prefix}' is a value, not a "
+                                  "section", key=prefix)
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Read, override and validate a YAML config; errors name the file or --set key."""
+    path = Path(path)
+    data = read_yaml(path)
+    merged = apply_overrides(data, overrides)
+    overridden = [parse_override(text)[0] for text in overrides]
+    try:
+        config = build_config(merged)
+    except ConfigError as error:
+        raise ConfigError(f"{_source_of(error.key, overridden, path)}: {error}",
+                          key=error.key) from None
+    if config.output.run_dir is None:
+        config = config.replace(output=OutputConfig(run_dir=str(Path("runs") / path.stem)))
+    return config
+
+
+def read_yaml(path: Path) -> dict:
+    """The mapping in a YAML file, via ``yaml.safe_load``; ConfigError otherwise."""
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; expected a YAML config file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config {path}: {error}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {_first_line(error)}") from None
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty; see configs/ for examples")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (model, dataset, ...), "
+                          f"got a {type(data).__name__}")
+    return data
+
+
+def save_config(config: RunConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML, atomically."""
+    atomic_write_text(path, dump_config(config))
+
+
+class _ConfigDumper(yaml.SafeDumper):
+    """Block-style sections with short lists inline: ``generator_widths: [256, 128]``."""
+
+
+_ConfigDumper.add_representer(
+    list, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data,
+                                                         flow_style=True))
+
+
+def dump_config(config: RunConfig) -> str:
+    """The resolved config as YAML text, every default included."""
+    return yaml.dump(to_dict(config), Dumper=_ConfigDumper, sort_keys=False,
+                     default_flow_style=False)
+
+
+def _source_of(key: str | None, overridden: list[list[str]], path: Path) -> str:
+    if key:
+        for parts in overridden:
+            dotted = ".".join(parts)
+            if key == dotted or key.startswith(dotted + ".") or dotted.startswith(key + "."):
+                return f"--set {dotted}"
+    return str(path)
+
+
+def _first_line(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) < 200 else text[:197] + "..."
+
+
+def _deep_copy(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _deep_copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_deep_copy(v) for v in data]
+    return data

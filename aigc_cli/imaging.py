@@ -1,0 +1,69 @@
+"""Image files in and out, and grids. Pillow and NumPy only (no TensorFlow)."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from aigc_cli.utils.files import atomic_write_bytes
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
+
+
+def read_image(path: str | Path, draft_size: int | None = None) -> Image.Image:
+    """Open and fully decode an image, upright per its EXIF orientation.
+
+    ``draft_size`` lets JPEG decode at a reduced scale when the image will be
+    shrunk to about that size anyway (much faster on large photos).
+    """
+    with Image.open(path) as image:
+        if draft_size and image.format == "JPEG":
+            image.draft(image.mode, (draft_size, draft_size))
+        image.load()
+        return ImageOps.exif_transpose(image)
+
+
+def fit_square(image: Image.Image, size: int, channels: int) -> np.ndarray:
+    """Resize the short side to ``size`` and centre-crop: uint8 [size, size, channels]."""
+    image = image.convert("L" if channels == 1 else "RGB")
+    fitted = ImageOps.fit(image, (size, size), method=Image.Resampling.BICUBIC,
+                          reducing_gap=3.0)
+    array = np.asarray(fitted, dtype=np.uint8)
+    return array[..., None] if channels == 1 else array
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Float images in [-1, 1] → uint8 in [0, 255] (rounded, clipped)."""
+    scaled = (np.asarray(images, dtype=np.float32) + 1.0) * 127.5
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:
+    """Tile uint8 images [N, H, W, C] into one [rows·(H+p)+p, cols·(W+p)+p, C] image."""
+    count, height, width, channels = images.shape
+    columns = columns or math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    grid = np.zeros((rows * (height + padding) + padding, columns * (width + padding) + padding,
+                     channels), dtype=np.uint8)
+    for index, image in enumerate(images):
+        row, column = divmod(index, columns)
+        top, left = padding + row * (height + padding), padding + column * (width + padding)
+        grid[top:top + height, left:left + width] = image
+    return grid
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 [H, W, 1|3|4] array."""
+    array = image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def save_png(image: np.ndarray, path: str | Path, durable: bool = True) -> None:
+    """Write a uint8 image as PNG, atomically (no half-written file on a crash)."""
+    atomic_write_bytes(path, encode_png(image), durable=durable)

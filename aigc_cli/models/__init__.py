@@ -1,0 +1,12 @@
+"""The model-family registry: ``model.type`` → the builder of that family.
+
+Every builder has the signature of :func:`aigc_cli.models.base.ModelBuilder`
+and returns a :class:`aigc_cli.models.base.GenerativeModel`, which is all the
+shared training loop, ``sample`` and ``eval`` know about a family.
+"""
+
+from aigc_cli.registry import Registry
+
+MODEL_FAMILIES = Registry("model type", {
+    "dcgan": "aigc_cli.models.gan:build_dcgan",
+})

@@ -1,0 +1,75 @@
+"""What every model family gives the shared loop, ``sample`` and ``eval``.
+
+A family is a ``keras.Model`` subclass that owns its networks, optimizers and
+random state. The loop never branches on the family: it calls ``train_step``
+inside ``strategy.run``, ``preview`` for grids, and checkpoints
+``checkpoint_items()``; inference restores only ``inference_items()``.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Protocol
+
+import keras
+import tensorflow as tf
+
+
+class GenerativeModel(keras.Model):
+    """Base class of the model families."""
+
+    #: Size of the latent vector ``generate`` takes; 0 for families that have none.
+    latent_dim: int = 0
+
+    def train_step(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        """One update of every network on a per-replica batch [N, H, W, C] in [-1, 1].
+
+        Returns scalar losses already divided by the replica count, so that a
+        SUM across replicas is the global mean.
+        """
+        raise NotImplementedError
+
+    def preview(self, images: tf.Tensor, seed: int) -> dict[str, tf.Tensor]:
+        """Named image batches [N, H, W, C] in [-1, 1] for the grids in samples/.
+
+        ``images`` is a fixed batch of training images; ``seed`` fixes any noise.
+        """
+        raise NotImplementedError
+
+    def generate(self, latents: tf.Tensor) -> tf.Tensor:
+        """Images [N, H, W, C] in [-1, 1] from latents [N, latent_dim]."""
+        raise NotImplementedError
+
+    def checkpoint_items(self) -> dict[str, object]:
+        """Everything training restores: networks, optimizers, random state."""
+        raise NotImplementedError
+
+    def inference_items(self) -> dict[str, object]:
+        """The subset of ``checkpoint_items`` that inference needs."""
+        raise NotImplementedError
+
+    def learning_rates(self) -> dict[str, float]:
+        """Current learning rate of each optimizer, for logs."""
+        return {f"lr/{name}": float(keras.ops.convert_to_numpy(opt.learning_rate))
+                for name, opt in self.optimizers_by_network().items()}
+
+    def optimizers_by_network(self) -> Mapping[str, keras.optimizers.Optimizer]:
+        """Each trained network's optimizer, by the name used in ``optimizer.*``."""
+        raise NotImplementedError
+
+    def build_optimizers(self) -> None:
+        """Create optimizer slots now, so a checkpoint restores them in one pass."""
+        for name, optimizer in self.optimizers_by_network().items():
+            optimizer.build(getattr(self, name).trainable_variables)
+
+
+class ModelBuilder(Protocol):
+    """The signature of every entry in ``MODEL_FAMILIES``."""
+
+    def __call__(self, model_config, optimizer_configs, image_shape: tuple[int, int, int],
+                 seed: int) -> GenerativeModel: ...
+
+
+def replica_mean(values: tf.Tensor) -> tf.Tensor:
+    """Mean over this replica's examples, scaled so replicas sum to the global mean."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return tf.reduce_mean(values) / tf.cast(replicas, values.dtype)

@@ -1,0 +1,143 @@
+"""The GAN family: DCGAN networks and one compiled step that updates both.
+
+With the defaults this is the TensorFlow DCGAN tutorial exactly
+(https://www.tensorflow.org/tutorials/generative/dcgan): Dense 7·7·256 →
+BN/LeakyReLU → Conv2DTranspose 128 (stride 1), 64, 1 with 5x5 kernels; a
+discriminator of two stride-2 5x5 convs (64, 128) with dropout 0.3; the
+non-saturating cross-entropy loss; both networks updated from one forward pass.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from aigc_cli.config import DCGANConfig, OptimizerConfig, upsampling_plan
+from aigc_cli.models.base import GenerativeModel, replica_mean
+from aigc_cli.models.optimizers import build_optimizer
+
+
+def build_generator(config: DCGANConfig, image_shape: tuple[int, int, int]) -> keras.Model:
+    """latent [N, latent_dim] → image [N, H, W, C] in [-1, 1] (tanh)."""
+    size, _, channels = image_shape
+    base, doublings = upsampling_plan(size, len(config.generator_widths))
+    hidden = config.generator_widths[1:]
+    # The last hidden layers upsample; earlier ones keep the size (as the
+    # tutorial's first 128-channel layer does at 7x7).
+    first_upsampling = len(hidden) - (doublings - 1)
+    use_bias = not config.batch_norm
+
+    def normalise_and_activate(x):
+        if config.batch_norm:
+            x = layers.BatchNormalization()(x)
+        return layers.LeakyReLU(negative_slope=config.leaky_relu_slope)(x)
+
+    latents = keras.Input((config.latent_dim,), name="latents")
+    x = layers.Dense(base * base * config.generator_widths[0], use_bias=use_bias)(latents)
+    x = normalise_and_activate(x)
+    x = layers.Reshape((base, base, config.generator_widths[0]))(x)  # [N, base, base, C0]
+    for index, width in enumerate(hidden):
+        strides = 2 if index >= first_upsampling else 1
+        x = layers.Conv2DTranspose(width, config.kernel_size, strides=strides, padding="same",
+                                   use_bias=use_bias)(x)
+        x = normalise_and_activate(x)
+    images = layers.Conv2DTranspose(channels, config.kernel_size, strides=2, padding="same",
+                                    use_bias=False, activation="tanh", dtype="float32")(x)
+    return keras.Model(latents, images, name="generator")
+
+
+def build_discriminator(config: DCGANConfig, image_shape: tuple[int, int, int]) -> keras.Model:
+    """image [N, H, W, C] → one real/fake logit [N, 1]."""
+    images = keras.Input(image_shape, name="images")
+    x = images
+    for width in config.discriminator_widths:
+        x = layers.Conv2D(width, config.kernel_size, strides=2, padding="same")(x)
+        x = layers.LeakyReLU(negative_slope=config.leaky_relu_slope)(x)
+        if config.dropout > 0:
+            x = layers.Dropout(config.dropout)(x)
+    x = layers.Flatten()(x)
+    logits = layers.Dense(1, dtype="float32")(x)
+    return keras.Model(images, logits, name="discriminator")
+
+
+def non_saturating_losses(real_logits: tf.Tensor, fake_logits: tf.Tensor):
+    """Per-example (d_loss, g_loss) of the non-saturating GAN (Goodfellow et al. 2014).
+
+    softplus(-x) is the cross-entropy of label 1 and softplus(x) of label 0,
+    written this way because it is stable for large logits.
+    """
+    d_loss = tf.nn.softplus(-real_logits) + tf.nn.softplus(fake_logits)
+    g_loss = tf.nn.softplus(-fake_logits)
+    return d_loss, g_loss
+
+
+GAN_LOSSES = {"non_saturating": non_saturating_losses}
+
+
+class GAN(GenerativeModel):
+    """Generator, discriminator, their optimizers and the noise source."""
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model,
+                 g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,
+                 loss: str, seed: int):
+        super().__init__(name="gan")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        self.latent_dim = int(generator.input_shape[-1])
+        self.gan_losses = GAN_LOSSES[loss]
+        self.noise = tf.random.Generator.from_seed(seed)
+
+    def train_step(self, images):
+        batch_size = tf.shape(images)[0]
+        latents = self.noise.normal((batch_size, self.latent_dim))
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fakes = self.generator(latents, training=True)
+            real_logits = self.discriminator(images, training=True)
+            fake_logits = self.discriminator(fakes, training=True)
+            d_losses, g_losses = self.gan_losses(real_logits, fake_logits)
+            d_loss, g_loss = replica_mean(d_losses), replica_mean(g_losses)
+        self._apply(g_tape, g_loss, self.generator, self.g_optimizer)
+        self._apply(d_tape, d_loss, self.discriminator, self.d_optimizer)
+        return {
+            "d_loss": d_loss,
+            "g_loss": g_loss,
+            "d_real": replica_mean(tf.sigmoid(real_logits)),  # D(x): 1 means "real"
+            "d_fake": replica_mean(tf.sigmoid(fake_logits)),
+        }
+
+    @staticmethod
+    def _apply(tape, loss, network, optimizer):
+        gradients = tape.gradient(loss, network.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, network.trainable_variables))
+
+    def preview(self, images, seed):
+        count = tf.shape(images)[0]
+        latents = tf.random.stateless_normal((count, self.latent_dim), seed=(seed, 0))
+        return {"generated": self.generate(latents)}
+
+    def generate(self, latents):
+        return self.generator(latents, training=False)
+
+    def optimizers_by_network(self):
+        return {"generator": self.g_optimizer, "discriminator": self.d_optimizer}
+
+    def checkpoint_items(self):
+        return {"generator": self.generator, "discriminator": self.discriminator,
+                "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer,
+                "noise": self.noise}
+
+    def inference_items(self):
+        return {"generator": self.generator}
+
+
+def build_dcgan(model_config: DCGANConfig, optimizer_configs: dict[str, OptimizerConfig],
+                image_shape: tuple[int, int, int], seed: int) -> GAN:
+    """A DCGAN for ``image_shape`` with its two optimizers (see ``ModelBuilder``)."""
+    return GAN(generator=build_generator(model_config, image_shape),
+               discriminator=build_discriminator(model_config, image_shape),
+               g_optimizer=build_optimizer(optimizer_configs["generator"], "g_optimizer"),
+               d_optimizer=build_optimizer(optimizer_configs["discriminator"], "d_optimizer"),
+               loss=model_config.loss, seed=seed)

@@ -1,0 +1,92 @@
+"""Checkpoints: tf.train.CheckpointManager over named trackables.
+
+A checkpoint holds variable values and the object graph only; restoring one
+never executes code from the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+
+from aigc_cli.errors import CheckpointError
+from aigc_cli.training.rundir import RunDir
+
+
+class Checkpointer:
+    """Save and restore everything training needs, numbered by step."""
+
+    def __init__(self, directory: Path, items: dict[str, object], max_to_keep: int):
+        self.checkpoint = tf.train.Checkpoint(**items)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory),
+                                                  max_to_keep=max_to_keep)
+
+    @property
+    def latest(self) -> str | None:
+        return self.manager.latest_checkpoint
+
+    def restore_latest(self) -> str | None:
+        """Restore the newest checkpoint, if any; returns its path."""
+        path = self.latest
+        if path:
+            _restore(self.checkpoint, path, partial=False)
+        return path
+
+    def save(self, step: int) -> str:
+        """Write a checkpoint numbered ``step`` and prune old ones."""
+        return self.manager.save(checkpoint_number=step)
+
+
+def latest_step(directory: Path) -> int:
+    """Step number of the newest checkpoint in ``directory`` (0 when none)."""
+    path = tf.train.latest_checkpoint(str(directory))
+    return int(path.rsplit("-", 1)[-1]) if path else 0
+
+
+def resolve_checkpoint(source: str | Path) -> tuple[RunDir, str]:
+    """(run dir, checkpoint prefix) from a RUN_DIR or a CHECKPOINT path."""
+    source = Path(source)
+    if source.is_dir():
+        run_dir = RunDir(source.parent if source.name == "checkpoints" else source)
+        if not run_dir.checkpoints.is_dir():
+            raise CheckpointError(f"{source} is not a run dir: it has no checkpoints/ folder "
+                                  "(run dirs are written by `aigc train`)")
+        prefix = tf.train.latest_checkpoint(str(run_dir.checkpoints))
+        if not prefix:
+            raise CheckpointError(f"no checkpoint in {run_dir.checkpoints}; train with "
+                                  f"`aigc train CONFIG --run-dir {run_dir.root}` first")
+        return run_dir, prefix
+    if Path(f"{source}.index").is_file():
+        return RunDir(source.parent.parent), str(source)
+    raise CheckpointError(f"{source} is neither a run dir nor a checkpoint (a checkpoint is "
+                          "given by its prefix, like RUN_DIR/checkpoints/ckpt-1000)")
+
+
+def restore_for_inference(prefix: str, items: dict[str, object]) -> None:
+    """Restore ``items`` (e.g. just the generator) from a training checkpoint."""
+    _restore(tf.train.Checkpoint(**items), prefix, partial=True)
+
+
+def _restore(checkpoint: tf.train.Checkpoint, prefix: str, partial: bool) -> None:
+    """Restore, insisting every object we built found its values in the file.
+
+    ``partial`` allows the file to hold more (an inference restore reads only
+    the generator of a training checkpoint).
+    """
+    try:
+        status = checkpoint.restore(prefix)
+        if partial:
+            status.expect_partial()
+        status.assert_existing_objects_matched()
+    except AssertionError as error:
+        raise CheckpointError(f"{prefix} does not hold the weights this config describes "
+                              f"({_short(error)}); was it written by another model?") from None
+    except (tf.errors.OpError, ValueError) as error:
+        raise CheckpointError(f"cannot restore {prefix}: {_short(error)}; the checkpoint is "
+                              "damaged or from a different model (use a new --run-dir)") from None
+
+
+def _short(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) < 240 else text[:237] + "..."

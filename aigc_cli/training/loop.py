@@ -1,0 +1,143 @@
+"""The one training loop every model family shares.
+
+The family decides *what* one step does (``GenerativeModel.train_step``); this
+loop decides *when* things happen: logging, grids, checkpoints, stopping. It
+has no family-specific branches.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from aigc_cli.config import RunConfig
+from aigc_cli.data.pipeline import training_dataset
+from aigc_cli.data.sources import load_images
+from aigc_cli.models import MODEL_FAMILIES
+from aigc_cli.models.base import GenerativeModel
+from aigc_cli.training.checkpoint import Checkpointer, latest_step
+from aigc_cli.training.reporting import Reporter
+from aigc_cli.training.rundir import RunDir
+from aigc_cli.training.signals import StopRequest
+from aigc_cli.training.strategy import make_strategy
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """How a ``train`` call ended."""
+
+    run_dir: Path
+    start_step: int
+    step: int
+    stop_reason: str  # completed | already_complete | max_seconds | SIGINT | SIGTERM
+    checkpoint: str | None
+
+
+@dataclass
+class Session:
+    """What the loop works with once everything is built and restored."""
+
+    model: GenerativeModel
+    checkpointer: Checkpointer
+    train_function: tf.types.experimental.PolymorphicFunction
+    iterator: object
+    preview_images: tf.Tensor
+    step: int
+
+
+def train(config: RunConfig, quiet: bool = False) -> TrainResult:
+    """Train (or resume) the run that ``config`` describes."""
+    run = RunDir(Path(config.output.run_dir))
+    training = config.training
+    start_step = latest_step(run.checkpoints) if run.checkpoints.is_dir() else 0
+    if start_step >= training.steps:
+        return TrainResult(run.root, start_step, start_step, "already_complete",
+                           tf.train.latest_checkpoint(str(run.checkpoints)))
+    session = build_session(config, run, start_step)
+    reporter = Reporter(run, session.step, training.steps, training.batch_size, quiet)
+    if session.step:
+        reporter.message(f"resuming {run.root} from step {session.step}")
+    try:
+        with StopRequest() as stop:
+            reason = run_steps(session, reporter, config, stop)
+    finally:
+        reporter.close()
+    return TrainResult(run.root, start_step, session.step, reason, session.checkpointer.latest)
+
+
+def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
+    """Data, strategy, model, optimizers and checkpoint, restored when resuming."""
+    training = config.training
+    keras.utils.set_random_seed(training.seed)
+    images = load_images(config.dataset)
+    strategy = make_strategy(training.distribute)
+    with strategy.scope():
+        model = MODEL_FAMILIES.get(config.model.type)(
+            config.model, config.optimizer, tuple(images.images.shape[1:]), training.seed)
+        model.build_optimizers()
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        checkpointer = Checkpointer(run.checkpoints, {**model.checkpoint_items(), "step": step},
+                                    training.keep_checkpoints)
+        checkpointer.restore_latest()
+    run.create(config, {"tensorflow": tf.__version__, "keras": keras.__version__})
+    # Reseeding by the resume step gives a resumed run a fresh, reproducible data order.
+    dataset = training_dataset(images, config.dataset, training.batch_size,
+                               training.seed + start_step)
+    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    preview = images.images[:training.preview_images]
+    return Session(model=model, checkpointer=checkpointer,
+                   train_function=compile_train_function(strategy, model, step),
+                   iterator=iterator,
+                   preview_images=tf.constant(preview, tf.float32) / 127.5 - 1.0,
+                   step=int(step.numpy()))
+
+
+def compile_train_function(strategy: tf.distribute.Strategy, model: GenerativeModel,
+                           step: tf.Variable):
+    """One compiled call: next batch → ``train_step`` on every replica → summed losses."""
+
+    @tf.function
+    def train_function(iterator):
+        per_replica = strategy.run(model.train_step, args=(next(iterator),))
+        step.assign_add(1)
+        return {name: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                for name, value in per_replica.items()}
+
+    return train_function
+
+
+def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: StopRequest) -> str:
+    """Step until done, out of time or signalled; always ends with a checkpoint."""
+    training = config.training
+    deadline = time.monotonic() + training.max_seconds if training.max_seconds else None
+    saved_step = grid_step = session.step
+    reason = "completed"
+    while session.step < training.steps:
+        losses = session.train_function(session.iterator)
+        session.step += 1
+        reporter.record(session.step, losses)
+        if session.step % training.log_every == 0:
+            reporter.log(session.step, session.model)
+        if session.step % training.sample_every == 0:
+            reporter.grids(session.step, session.model, session.preview_images, training.seed)
+            grid_step = session.step
+        if session.step % training.checkpoint_every == 0:
+            session.checkpointer.save(session.step)
+            saved_step = session.step
+        if stop.requested:
+            reason = stop.requested
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            reason = "max_seconds"
+            break
+    if reporter.logged_step != session.step:
+        reporter.log(session.step, session.model)
+    if grid_step != session.step:
+        reporter.grids(session.step, session.model, session.preview_images, training.seed)
+    if saved_step != session.step or session.checkpointer.latest is None:
+        session.checkpointer.save(session.step)
+    return reason

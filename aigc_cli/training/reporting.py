@@ -1,0 +1,87 @@
+"""What the loop reports: progress bar, metrics.jsonl, TensorBoard, PNG grids."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from aigc_cli.imaging import make_grid, save_png, to_uint8
+from aigc_cli.models.base import GenerativeModel
+from aigc_cli.training.rundir import RunDir
+
+
+class Reporter:
+    """Accumulates step losses and writes them out at the loop's intervals."""
+
+    def __init__(self, run: RunDir, start_step: int, total_steps: int, batch_size: int,
+                 quiet: bool):
+        self.run = run
+        self.batch_size = batch_size
+        self.writer = tf.summary.create_file_writer(str(run.logs))
+        self.bar = tqdm(total=total_steps, initial=start_step, unit="step", disable=quiet,
+                        dynamic_ncols=True, desc="train")
+        self.started = time.monotonic()
+        self._interval_losses: list[dict[str, tf.Tensor]] = []
+        self._interval_start = (start_step, self.started)
+        self._postfix_time = 0.0
+        self.logged_step = start_step
+
+    def record(self, step: int, losses: dict[str, tf.Tensor]) -> None:
+        """Keep one step's losses (no host sync) and advance the bar."""
+        self._interval_losses.append(losses)
+        self.bar.update(1)
+        now = time.monotonic()
+        if now - self._postfix_time > 1.0 and not self.bar.disable:
+            self._postfix_time = now
+            first_step, first_time = self._interval_start
+            rate = (step - first_step) * self.batch_size / max(now - first_time, 1e-9)
+            self.bar.set_postfix({"img/s": f"{rate:.0f}",
+                                  **{k: f"{float(v):.3f}" for k, v in losses.items()}},
+                                 refresh=False)
+
+    def log(self, step: int, model: GenerativeModel) -> dict:
+        """Write the interval's mean losses, throughput and learning rates."""
+        now = time.monotonic()
+        first_step, first_time = self._interval_start
+        record = {"step": step, "time": round(time.time(), 3),
+                  "elapsed_s": round(now - self.started, 3),
+                  "images_per_sec": round((step - first_step) * self.batch_size
+                                          / max(now - first_time, 1e-9), 2)}
+        if self._interval_losses:
+            names = self._interval_losses[0].keys()
+            record.update({name: float(np.mean([float(s[name]) for s in self._interval_losses]))
+                           for name in names})
+        record.update(model.learning_rates())
+        self.run.log_metrics(record)
+        with self.writer.as_default(step=step):
+            for name, value in record.items():
+                if name not in ("step", "time", "elapsed_s"):
+                    tf.summary.scalar(name, value)
+        self.writer.flush()
+        self._interval_losses = []
+        self._interval_start = (step, now)
+        self.logged_step = step
+        return record
+
+    def grids(self, step: int, model: GenerativeModel, preview_images: tf.Tensor,
+              seed: int) -> None:
+        """Save each preview batch as a PNG grid and a TensorBoard image."""
+        for name, images in model.preview(preview_images, seed).items():
+            grid = make_grid(to_uint8(images.numpy()))
+            save_png(grid, self.run.samples / f"{name}_step_{step:08d}.png")
+            with self.writer.as_default(step=step):
+                tf.summary.image(name, grid[None])
+        self.writer.flush()
+
+    def message(self, text: str) -> None:
+        """A line on stderr that does not break the bar (silent with --quiet)."""
+        if not self.bar.disable:
+            tqdm.write(text, file=sys.stderr)
+
+    def close(self) -> None:
+        self.bar.close()
+        self.writer.close()
