@@ -142,7 +142,7 @@ def train(config_path: str, overrides: tuple[str, ...], run_dir: str | None, dry
 
 
 @main.command()
-@click.argument("source", metavar="RUN_DIR|CHECKPOINT", type=click.Path(exists=True))
+@click.argument("source", metavar="RUN_DIR|CHECKPOINT")
 @click.option("-n", "--num", "count", type=click.IntRange(min=1), default=64, show_default=True,
               help="How many images.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,

@@ -171,7 +171,7 @@ def _build_model(data: Any) -> Any:
         raise ConfigError("model must be a mapping with a 'type' key", key="model")
     family = data.get("type", "dcgan")
     if family not in MODEL_CONFIGS:
-        raise ConfigError(f"unknown model type '{family}'{did_you_mean(str(family), MODEL_CONFIGS)}"
+        raise ConfigError(f"unknown model.type '{family}'{did_you_mean(str(family), MODEL_CONFIGS)}"
                           f" (choose one of: {', '.join(sorted(MODEL_CONFIGS))})",
                           key="model.type")
     return parse(MODEL_CONFIGS[family], data, "model")

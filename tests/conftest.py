@@ -1,0 +1,70 @@
+"""Shared fixtures: tiny IDX datasets and tiny configs, so tests need no network."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from aigc_cli.config import build_config
+
+# The team's data checkout beside the repository (DESIGN.md: AIGC_DATA_DIR=../shared/data).
+SHARED_FASHION_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist"
+
+TINY_MODEL = {"type": "dcgan", "latent_dim": 8, "generator_widths": [16, 8, 4],
+              "discriminator_widths": [4, 8], "kernel_size": 3}
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array in the gzipped IDX format (the MNIST file format)."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", n) for n in array.shape)
+    with gzip.open(path, "wb") as stream:
+        stream.write(header + array.astype(np.uint8).tobytes())
+
+
+def make_idx_dataset(folder: Path, count: int = 64, size: int = 28, seed: int = 0) -> Path:
+    """A Fashion-MNIST-shaped dataset of ``count`` random blobs, both splits."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    for images_name, labels_name in (("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                                     ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")):
+        centres = rng.uniform(6, size - 6, (count, 2))
+        images = np.stack([255 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 30.0)
+                           for cy, cx in centres])
+        write_idx(folder / f"{images_name}.gz", images.astype(np.uint8))
+        write_idx(folder / f"{labels_name}.gz", rng.integers(0, 10, count).astype(np.uint8))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def idx_folder(tmp_path_factory) -> Path:
+    return make_idx_dataset(tmp_path_factory.mktemp("data") / "tiny-mnist")
+
+
+def tiny_config_dict(data_path: Path, run_dir: Path, **training) -> dict:
+    """A config dict for a seconds-long run of a tiny DCGAN."""
+    return {
+        "model": dict(TINY_MODEL),
+        "dataset": {"type": "fashion_mnist", "path": str(data_path), "download": False},
+        "training": {"batch_size": 8, "steps": 2, "log_every": 1, "sample_every": 2,
+                     "checkpoint_every": 2, "preview_images": 4, **training},
+        "output": {"run_dir": str(run_dir)},
+    }
+
+
+@pytest.fixture
+def tiny_config(idx_folder, tmp_path):
+    """Build a validated RunConfig for a tiny run; keyword arguments set training keys."""
+    def make(**training):
+        return build_config(tiny_config_dict(idx_folder, tmp_path / "run", **training))
+    return make
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from aigc_cli.config import DCGANConfig, OptimizerConfig
+from aigc_cli.models.gan import build_dcgan, non_saturating_losses
+
+from conftest import TINY_MODEL
+
+OPTIMIZERS = {"generator": OptimizerConfig(), "discriminator": OptimizerConfig()}
+TINY = DCGANConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in TINY_MODEL.items()})
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (64, 64, 1), (16, 16, 3)])
+def test_generator_and_discriminator_shapes(shape):
+    gan = build_dcgan(TINY, OPTIMIZERS, shape, seed=0)
+    images = gan.generate(tf.zeros((2, TINY.latent_dim)))
+    assert images.shape == (2, *shape)
+    assert float(tf.reduce_max(tf.abs(images))) <= 1.0
+    assert gan.discriminator(images).shape == (2, 1)
+
+
+def test_default_networks_are_the_tensorflow_tutorial():
+    # Parameter counts of the tutorial's make_generator_model / make_discriminator_model.
+    gan = build_dcgan(DCGANConfig(), OPTIMIZERS, (28, 28, 1), seed=0)
+    assert gan.generator.count_params() == 2_330_944
+    assert gan.discriminator.count_params() == 212_865
+    strides = [layer.strides for layer in gan.generator.layers if hasattr(layer, "strides")]
+    assert strides == [(1, 1), (2, 2), (2, 2)]
+
+
+def test_compiled_train_step_updates_both_networks_with_finite_losses():
+    gan = build_dcgan(TINY, OPTIMIZERS, (16, 16, 1), seed=0)
+    gan.build_optimizers()
+    before_g = [v.numpy().copy() for v in gan.generator.trainable_variables]
+    before_d = [v.numpy().copy() for v in gan.discriminator.trainable_variables]
+    step = tf.function(gan.train_step)
+    images = tf.random.uniform((8, 16, 16, 1), -1, 1, seed=1)
+    for _ in range(2):
+        losses = step(images)
+    assert set(losses) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert all(np.isfinite(float(v)) for v in losses.values())
+    assert step.experimental_get_tracing_count() == 1
+    changed = lambda before, net: any(  # noqa: E731
+        not np.array_equal(b, v.numpy()) for b, v in zip(before, net.trainable_variables))
+    assert changed(before_g, gan.generator) and changed(before_d, gan.discriminator)
+
+
+def test_non_saturating_losses_match_cross_entropy():
+    real, fake = tf.constant([[2.0], [-1.0]]), tf.constant([[0.5], [-3.0]])
+    d_loss, g_loss = non_saturating_losses(real, fake)
+    bce = tf.keras.losses.BinaryCrossentropy(from_logits=True, reduction=None)
+    expected_d = bce(tf.ones_like(real), real) + bce(tf.zeros_like(fake), fake)
+    np.testing.assert_allclose(d_loss.numpy()[:, 0], expected_d.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(g_loss.numpy()[:, 0], bce(tf.ones_like(fake), fake).numpy(),
+                               rtol=1e-6)
+    # By hand for one logit: -log(sigmoid(0.5)) = log(1 + e^-0.5)
+    assert float(g_loss[0, 0]) == pytest.approx(np.log1p(np.exp(-0.5)), rel=1e-6)

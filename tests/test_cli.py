@@ -1,0 +1,70 @@
+from pathlib import Path
+
+import pytest
+
+from aigc_cli import __version__
+from aigc_cli.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures" / "configs"
+COMMANDS = [[], ["train"], ["sample"], ["config"], ["config", "validate"], ["config", "show"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "aigc")
+def test_every_help_answers(runner, command):
+    result = runner.invoke(main, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage: " in result.output
+
+
+def test_version(runner):
+    result = runner.invoke(main, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_validate_ok(runner):
+    result = runner.invoke(main, ["config", "validate", str(FIXTURES / "valid.yaml")])
+    assert result.exit_code == 0
+    assert "valid (dcgan on fashion_mnist, 10 steps)" in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["config", "validate", str(FIXTURES / "unknown_key.yaml")],
+    ["config", "show", str(FIXTURES / "valid.yaml"), "--set", "training.steps=-1"],
+    ["train", str(FIXTURES / "wrong_type.yaml")],
+    ["config", "validate", "missing.yaml"],
+])
+def test_config_errors_exit_2_with_one_line_and_no_traceback(runner, args):
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2
+    assert result.output.startswith("error: ")
+    assert len(result.output.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_debug_shows_the_exception(runner):
+    result = runner.invoke(main, ["--debug", "config", "validate",
+                                  str(FIXTURES / "unknown_key.yaml")])
+    assert result.exit_code != 0
+    assert type(result.exception).__name__ == "ConfigError"
+
+
+def test_show_prints_every_default_with_overrides(runner):
+    result = runner.invoke(main, ["config", "show", str(FIXTURES / "valid.yaml"),
+                                  "--set", "training.seed=7"])
+    assert result.exit_code == 0
+    assert "seed: 7" in result.output
+    assert "keep_checkpoints: 3" in result.output and "beta_2: 0.999" in result.output
+
+
+def test_train_dry_run_applies_run_dir(runner, tmp_path):
+    result = runner.invoke(main, ["train", str(FIXTURES / "valid.yaml"), "--dry-run",
+                                  "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code == 0
+    assert f"run_dir: {tmp_path / 'r'}" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_sample_refuses_a_folder_that_is_not_a_run_dir(runner, tmp_path):
+    result = runner.invoke(main, ["sample", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "not a run dir" in result.output

@@ -1,0 +1,65 @@
+import shutil
+
+import numpy as np
+from PIL import Image
+
+from aigc_cli.cli import main
+from aigc_cli.sample import load_generator, sample_latents
+from aigc_cli.models.gan import build_dcgan
+from aigc_cli.training.loop import build_session, train
+from aigc_cli.training.rundir import RunDir
+
+
+def trained_run(tiny_config, idx_folder, tmp_path):
+    result = train(tiny_config(steps=2), quiet=True)
+    # A run dir must work without its dataset (e.g. copied to another machine).
+    moved = tmp_path / "moved_run"
+    shutil.copytree(result.run_dir, moved)
+    return moved
+
+
+def test_sample_writes_n_files_byte_identical_per_seed(tiny_config, idx_folder, tmp_path, runner):
+    run = trained_run(tiny_config, idx_folder, tmp_path)
+    outputs = {}
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        result = runner.invoke(main, ["sample", str(run), "-n", "7", "--seed", str(seed),
+                                      "--out", str(tmp_path / name), "--batch-size", "3", "-q"])
+        assert result.exit_code == 0, result.output
+        outputs[name] = sorted((tmp_path / name).iterdir())
+    assert [p.name for p in outputs["a"]] == [f"sample_{i:06d}.png" for i in range(7)]
+    assert [p.read_bytes() for p in outputs["a"]] == [p.read_bytes() for p in outputs["b"]]
+    assert [p.read_bytes() for p in outputs["a"]] != [p.read_bytes() for p in outputs["c"]]
+    assert Image.open(outputs["a"][0]).size == (28, 28)
+
+
+def test_sample_grid_from_a_checkpoint_prefix(tiny_config, idx_folder, tmp_path, runner):
+    run = trained_run(tiny_config, idx_folder, tmp_path)
+    grid = tmp_path / "grid.png"
+    result = runner.invoke(main, ["sample", str(run / "checkpoints" / "ckpt-2"), "-n", "9",
+                                  "--grid", str(grid), "-q"])
+    assert result.exit_code == 0, result.output
+    assert Image.open(grid).size == (3 * 30 + 2, 3 * 30 + 2)
+
+
+def test_sampling_restores_the_trained_generator(tiny_config, idx_folder, tmp_path):
+    run = trained_run(tiny_config, idx_folder, tmp_path)
+    model, prefix = load_generator(run)
+    assert prefix.endswith("ckpt-2")
+    training_view = build_session(tiny_config(steps=2), RunDir(run), 2).model.generator
+    config = tiny_config()
+    fresh = build_dcgan(config.model, config.optimizer, (28, 28, 1), seed=3)
+    restored = [v.numpy() for v in model.generator.variables]
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(restored, training_view.variables))
+    assert not all(np.array_equal(a, b.numpy())
+                   for a, b in zip(restored, fresh.generator.variables))
+    assert sample_latents(3, 4, seed=1).shape == (3, 4)
+
+
+def test_existing_output_folder_is_not_clobbered(tiny_config, idx_folder, tmp_path, runner):
+    run = trained_run(tiny_config, idx_folder, tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.png").write_bytes(b"precious")
+    result = runner.invoke(main, ["sample", str(run), "-n", "2", "--out", str(out), "-q"])
+    assert result.exit_code == 2 and "--overwrite" in result.output
+    assert (out / "mine.png").read_bytes() == b"precious"

@@ -1,0 +1,90 @@
+import json
+
+import numpy as np
+import tensorflow as tf
+
+from aigc_cli.config import build_config
+from aigc_cli.data.pipeline import training_dataset
+from aigc_cli.data.sources import load_images
+from aigc_cli.training.checkpoint import resolve_checkpoint
+from aigc_cli.training.loop import build_session, train
+from aigc_cli.training.rundir import RunDir
+
+from conftest import tiny_config_dict
+
+
+def read_metrics(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_two_steps_write_the_whole_run_dir(tiny_config):
+    config = tiny_config(steps=2)
+    result = train(config, quiet=True)
+    run = RunDir(result.run_dir)
+    assert (result.step, result.stop_reason) == (2, "completed")
+    assert result.checkpoint.endswith("ckpt-2")
+    assert (run.samples / "generated_step_00000002.png").is_file()
+    assert run.load_config() == config
+    assert [r["step"] for r in read_metrics(run.root)] == [1, 2]
+    assert {"d_loss", "g_loss", "images_per_sec", "lr/generator"} <= set(read_metrics(run.root)[0])
+    assert list(run.logs.glob("events.out.tfevents.*"))
+    assert json.loads(run.manifest.read_text())["tensorflow"] == tf.__version__
+
+
+def test_resume_continues_the_step_count_and_optimizer_state(tiny_config):
+    train(tiny_config(steps=2), quiet=True)
+    result = train(tiny_config(steps=4), quiet=True)
+    assert (result.start_step, result.step) == (2, 4)
+    assert [r["step"] for r in read_metrics(result.run_dir)] == [1, 2, 3, 4]
+    # Rebuilt with the config and restored: the optimizers count all 4 updates.
+    session = build_session(tiny_config(steps=4), RunDir(result.run_dir), 4)
+    assert session.step == 4
+    assert int(session.model.g_optimizer.iterations.numpy()) == 4
+    again = train(tiny_config(steps=4), quiet=True)
+    assert again.stop_reason == "already_complete" and again.step == 4
+
+
+def test_max_seconds_stops_with_a_checkpoint(tiny_config):
+    result = train(tiny_config(steps=1000, max_seconds=0.01), quiet=True)
+    assert result.stop_reason == "max_seconds"
+    assert 1 <= result.step < 1000
+    assert result.checkpoint.endswith(f"ckpt-{result.step}")
+    assert (RunDir(result.run_dir).samples / f"generated_step_{result.step:08d}.png").is_file()
+
+
+def test_step_is_traced_once_even_across_partial_batches(idx_folder, tmp_path):
+    # 64 images in batches of 24: without drop_remainder every third batch would be short.
+    config = build_config(tiny_config_dict(idx_folder, tmp_path / "r", batch_size=24))
+    session = build_session(config, RunDir(tmp_path / "r"), 0)
+    for _ in range(6):
+        session.train_function(session.iterator)
+    assert session.train_function.experimental_get_tracing_count() == 1
+
+
+def test_same_seed_same_weights(idx_folder, tmp_path):
+    def final_weights(name, seed):
+        config = build_config(tiny_config_dict(idx_folder, tmp_path / name, steps=3, seed=seed))
+        train(config, quiet=True)
+        reader = tf.train.load_checkpoint(str(tmp_path / name / "checkpoints" / "ckpt-3"))
+        return {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
+                if key.startswith("generator/")}
+
+    first, second, other = final_weights("a", 0), final_weights("b", 0), final_weights("c", 1)
+    assert first.keys() == second.keys() and len(first) > 4
+    assert all(np.array_equal(first[k], second[k]) for k in first)
+    assert not all(np.array_equal(first[k], other[k]) for k in first)
+
+
+def test_training_dataset_batches_are_fixed_size_and_scaled(idx_folder):
+    config = build_config(tiny_config_dict(idx_folder, "unused")).dataset
+    batches = list(training_dataset(load_images(config), config, 24, seed=0).take(5))
+    assert {tuple(b.shape) for b in batches} == {(24, 28, 28, 1)}
+    assert min(float(tf.reduce_min(b)) for b in batches) >= -1.0
+    assert max(float(tf.reduce_max(b)) for b in batches) <= 1.0
+
+
+def test_resolve_checkpoint_accepts_run_dir_and_prefix(tiny_config):
+    result = train(tiny_config(steps=2), quiet=True)
+    run, prefix = resolve_checkpoint(result.run_dir)
+    assert run.root == result.run_dir and prefix.endswith("ckpt-2")
+    assert resolve_checkpoint(prefix)[0].root == result.run_dir
