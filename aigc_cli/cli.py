@@ -7,7 +7,9 @@ answer without importing TensorFlow.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -32,6 +34,10 @@ class AigcGroup(click.Group):
             ctx.exit(error.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:
+            # `aigc ... | head`: the reader left; stop quietly as Unix tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
@@ -206,6 +212,23 @@ def show(config_path: str, overrides: tuple[str, ...]) -> None:
     from aigc_cli.config import dump_config
 
     click.echo(dump_config(_load(config_path, overrides)), nl=False)
+
+
+@config.command()
+@click.option("--model", "model_type", default="dcgan", show_default=True,
+              help="Model family whose keys to list.")
+def keys(model_type: str) -> None:
+    """List every config key with its type, default and meaning (Markdown table)."""
+    from aigc_cli.config import MODEL_CONFIGS, reference_rows
+    from aigc_cli.errors import ConfigError
+
+    if model_type not in MODEL_CONFIGS:
+        raise ConfigError(f"unknown model type '{model_type}' (choose one of: "
+                          f"{', '.join(sorted(MODEL_CONFIGS))})")
+    click.echo("| key | type | default | meaning |\n|---|---|---|---|")
+    for key, kind, default, meaning in reference_rows(model_type):
+        shown = "" if kind == "section" else f"`{json.dumps(default).strip(chr(34))}`"
+        click.echo(f"| `{key}` | {kind} | {shown} | {meaning} |")
 
 
 if __name__ == "__main__":

@@ -278,6 +278,20 @@ def dump_config(config: RunConfig) -> str:
                      default_flow_style=False)
 
 
+def reference_rows(model_type: str = "dcgan") -> list[tuple[str, str, Any, str]]:
+    """(key, type, default, help) for every config key of one model family."""
+    from aigc_cli.schema import describe_fields
+
+    model_class = MODEL_CONFIGS[model_type]
+    rows = describe_fields(model_class, "model.")
+    for network in model_class.optimizers:
+        rows += describe_fields(OptimizerConfig, f"optimizer.{network}.")
+    for name, cls in (("dataset", DatasetConfig), ("training", TrainingConfig),
+                      ("output", OutputConfig)):
+        rows += describe_fields(cls, f"{name}.")
+    return rows
+
+
 def _source_of(key: str | None, overridden: list[list[str]], path: Path) -> str:
     if key:
         for parts in overridden:

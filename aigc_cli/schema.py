@@ -183,9 +183,9 @@ def describe_fields(cls: type, prefix: str = "") -> list[tuple[str, str, Any, st
 def _type_name(hint: Any) -> str:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is Literal:
-        return " | ".join(str(a) for a in args)
+        return " / ".join(str(a) for a in args)
     if origin in (Union, types.UnionType):
-        return " | ".join("null" if a is type(None) else _type_name(a) for a in args)
+        return " / ".join("null" if a is type(None) else _type_name(a) for a in args)
     if origin is tuple:
         return f"list of {_type_name(args[0])}"
     if origin is dict:

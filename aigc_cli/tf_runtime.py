@@ -1,10 +1,18 @@
-"""Importing TensorFlow for a command, without its C++ start-up chatter."""
+"""Starting TensorFlow for a command: quiet import and device set-up.
+
+Device settings (logical CPU devices, GPU memory growth) can only change
+before TensorFlow initialises its devices, so they happen here, first.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
+
+from aigc_cli.errors import ConfigError
+
+CPU_DEVICES_VARIABLE = "AIGC_CPU_DEVICES"
 
 
 @contextlib.contextmanager
@@ -24,15 +32,33 @@ def _stderr_fd_silenced():
 
 
 def import_tensorflow(quiet: bool = True):
-    """Import TensorFlow (quietly unless ``quiet`` is false) and return the module."""
-    if not quiet or "tensorflow" in sys.modules:
+    """Import and initialise TensorFlow (quietly unless ``quiet`` is false)."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    if quiet:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _stderr_fd_silenced() if quiet else contextlib.nullcontext():
+        import keras  # noqa: F401  (its first import logs too)
         import tensorflow
 
-        return tensorflow
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _stderr_fd_silenced():
-        import tensorflow
-        import keras  # noqa: F401  (its first import also logs)
-
-        tensorflow.constant(0)  # device initialisation logs too
+        configure_devices(tensorflow, os.environ.get(CPU_DEVICES_VARIABLE))
+        tensorflow.constant(0)  # device initialisation logs as well
     return tensorflow
+
+
+def configure_devices(tf, cpu_devices: str | None) -> None:
+    """GPU memory on demand (not all at start); optionally split the CPU.
+
+    ``AIGC_CPU_DEVICES=N`` makes N logical CPU devices, so MirroredStrategy
+    can be exercised (batch splitting, loss scaling, all-reduce) without GPUs.
+    """
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)
+    if cpu_devices is None:
+        return
+    if not cpu_devices.isdigit() or int(cpu_devices) < 1:
+        raise ConfigError(f"{CPU_DEVICES_VARIABLE} must be a whole number >= 1, "
+                          f"got '{cpu_devices}'")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(int(cpu_devices))])

@@ -6,7 +6,8 @@ from aigc_cli import __version__
 from aigc_cli.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "configs"
-COMMANDS = [[], ["train"], ["sample"], ["config"], ["config", "validate"], ["config", "show"]]
+COMMANDS = [[], ["train"], ["sample"], ["config"], ["config", "validate"], ["config", "show"],
+            ["config", "keys"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "aigc")
@@ -68,3 +69,16 @@ def test_sample_refuses_a_folder_that_is_not_a_run_dir(runner, tmp_path):
     result = runner.invoke(main, ["sample", str(tmp_path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "not a run dir" in result.output
+
+
+def test_config_keys_lists_keys_that_set_accepts(runner):
+    result = runner.invoke(main, ["config", "keys"])
+    assert result.exit_code == 0
+    rows = [line.split(" | ") for line in result.output.splitlines()[2:]]
+    keys = {row[0].strip("| `"): row[2].strip("`") for row in rows if row[1] != "section"}
+    assert {"model.latent_dim", "training.max_seconds", "optimizer.generator.learning_rate",
+            "dataset.path", "output.run_dir"} <= set(keys)
+    overrides = [arg for key, default in keys.items() for arg in ("--set", f"{key}={default}")]
+    validated = runner.invoke(main, ["config", "validate", str(FIXTURES / "valid.yaml"),
+                                     *overrides])
+    assert validated.exit_code == 0, validated.output

@@ -83,7 +83,9 @@ def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
         checkpointer = Checkpointer(run.checkpoints, {**model.checkpoint_items(), "step": step},
                                     training.keep_checkpoints)
         checkpointer.restore_latest()
-    run.create(config, {"tensorflow": tf.__version__, "keras": keras.__version__})
+    run.create(config, {"tensorflow": tf.__version__, "keras": keras.__version__,
+                        "strategy": type(strategy).__name__,
+                        "replicas": strategy.num_replicas_in_sync})
     # Reseeding by the resume step gives a resumed run a fresh, reproducible data order.
     dataset = training_dataset(images, config.dataset, training.batch_size,
                                training.seed + start_step)

@@ -44,12 +44,13 @@ class RunDir:
     def manifest(self) -> Path:
         return self.root / "manifest.json"
 
-    def create(self, config: RunConfig, versions: dict[str, str]) -> None:
-        """Make the folders and write the resolved config and the manifest."""
+    def create(self, config: RunConfig, facts: dict) -> None:
+        """Make the folders; write the resolved config and the manifest (versions,
+        devices: ``facts``)."""
         for folder in (self.checkpoints, self.samples, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
         save_config(config, self.config)
-        manifest = {"aigc": __version__, "python": platform.python_version(), **versions,
+        manifest = {"aigc": __version__, "python": platform.python_version(), **facts,
                     "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         atomic_write_text(self.manifest, json.dumps(manifest, indent=2) + "\n")
 

@@ -6,11 +6,15 @@ import tensorflow as tf
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
-    """``default``: one device (the GPU when there is one); ``mirrored``: all local GPUs.
+    """``default``: one device (the GPU when there is one); ``mirrored``: every local GPU.
 
-    Everything the loop builds is created inside ``strategy.scope()``, so the
-    same code runs on one device or many.
+    With no GPU, ``mirrored`` replicates over the logical CPU devices
+    (``AIGC_CPU_DEVICES``, see ``tf_runtime``). Everything the loop builds is
+    created inside ``strategy.scope()``, so the same code runs on any of them.
     """
-    if name == "mirrored":
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if tf.config.list_logical_devices("GPU"):
         return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
+    return tf.distribute.MirroredStrategy(
+        devices=[device.name for device in tf.config.list_logical_devices("CPU")])
