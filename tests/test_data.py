@@ -58,7 +58,7 @@ def test_idx_images_are_resized_to_the_configured_shape(idx_folder):
     assert images.shape == (64, 32, 32, 3) and images.dtype == np.uint8
 
 
-def test_folder_skips_undecodable_files_with_one_warning(tmp_path, caplog):
+def test_folder_skips_undecodable_files_with_one_warning(tmp_path):
     (tmp_path / "sub").mkdir()
     Image.new("RGB", (40, 20), (255, 0, 0)).save(tmp_path / "a.png")
     Image.new("L", (30, 60), 128).save(tmp_path / "sub" / "b.JPG", format="JPEG")
@@ -67,11 +67,17 @@ def test_folder_skips_undecodable_files_with_one_warning(tmp_path, caplog):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     (tmp_path / "empty.jpg").write_bytes(b"")
     (tmp_path / "notes.txt").write_text("not an image")
-    logging.getLogger("aigc").propagate = True
-    with caplog.at_level(logging.WARNING, logger="aigc"):
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("aigc")
+    logger.addHandler(handler)
+    try:
         found = load_folder(tmp_path, size=16, channels=3)
+    finally:
+        logger.removeHandler(handler)
     assert found.images.shape == (4, 16, 16, 3)
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = [r for r in records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "skipped 2 of 6 files" in warnings[0].getMessage()
     red = found.images[0]  # a.png sorts first; centre crop of a red image stays red
     assert (red[..., 0] == 255).all() and (red[..., 1:] == 0).all()
