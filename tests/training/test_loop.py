@@ -1,11 +1,13 @@
 import json
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from aigc_cli.config import build_config
 from aigc_cli.data.pipeline import training_dataset
 from aigc_cli.data.sources import load_images
+from aigc_cli.errors import CheckpointError
 from aigc_cli.training.checkpoint import resolve_checkpoint
 from aigc_cli.training.loop import build_session, train
 from aigc_cli.training.rundir import RunDir
@@ -88,3 +90,11 @@ def test_resolve_checkpoint_accepts_run_dir_and_prefix(tiny_config):
     run, prefix = resolve_checkpoint(result.run_dir)
     assert run.root == result.run_dir and prefix.endswith("ckpt-2")
     assert resolve_checkpoint(prefix)[0].root == result.run_dir
+
+
+def test_resuming_with_another_architecture_is_a_clear_error(idx_folder, tmp_path):
+    train(build_config(tiny_config_dict(idx_folder, tmp_path / "r")), quiet=True)
+    changed = tiny_config_dict(idx_folder, tmp_path / "r", steps=4)
+    changed["model"]["generator_widths"] = [32, 8, 4]
+    with pytest.raises(CheckpointError, match="different model|does not hold"):
+        train(build_config(changed), quiet=True)
