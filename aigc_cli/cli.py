@@ -150,7 +150,7 @@ def train(config_path: str, overrides: tuple[str, ...], run_dir: str | None, dry
 @main.command()
 @click.argument("source", metavar="RUN_DIR|CHECKPOINT")
 @click.option("-n", "--num", "count", type=click.IntRange(min=1), default=64, show_default=True,
-              help="How many images.")
+              help="How many images (with --interpolate: how many rows).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Noise seed; the same seed gives byte-identical files.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
@@ -158,35 +158,95 @@ def train(config_path: str, overrides: tuple[str, ...], run_dir: str | None, dry
                    "only --grid is given).")
 @click.option("--grid", "grid_path", type=click.Path(dir_okay=False),
               help="Also write all images as one grid PNG here.")
+@click.option("--temperature", type=click.FloatRange(min=0.0, min_open=True), default=1.0,
+              show_default=True, help="Scale of the latent noise (below 1: safer, less varied).")
+@click.option("--interpolate", "steps", type=click.IntRange(min=2),
+              help="Instead of samples: -n rows, each walking between two random latents in "
+                   "this many images.")
+@click.option("--reconstruct", "folder", type=click.Path(exists=True, file_okay=False),
+              help="VAE: encode and decode every image in this folder; writes input|output "
+                   "pairs under the same relative paths.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=250, show_default=True,
               help="Images generated per call.")
 @click.option("--overwrite", is_flag=True, help="Write into an output folder that has files.")
 @quiet_option
 def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: str | None,
-           batch_size: int, overwrite: bool, quiet: bool) -> None:
+           temperature: float, steps: int | None, folder: str | None, batch_size: int,
+           overwrite: bool, quiet: bool) -> None:
     """Generate images from a trained model (the dataset is not needed).
 
     \b
     Examples:
       aigc sample runs/fashion_mnist_dcgan -n 64 --grid grid.png
       aigc sample runs/fashion_mnist_dcgan/checkpoints/ckpt-5000 -n 1000 --out fakes/
+      aigc sample runs/fashion_mnist_vae --temperature 0.8 --grid prior.png
+      aigc sample runs/fashion_mnist_vae -n 8 --interpolate 10 --grid walk.png
+      aigc sample runs/fashion_mnist_vae --reconstruct my_images/ --out recon/
     """
+    if steps and folder:
+        raise click.UsageError("choose one of --interpolate and --reconstruct")
     if out_dir is None and grid_path is None:
         run_root = Path(source) if Path(source).is_dir() else Path(source).parent.parent
-        out_dir = str(run_root / "generated" / f"seed_{seed}")
+        kind = "reconstructions" if folder else "interpolations" if steps else "generated"
+        out_dir = str(run_root / kind / f"seed_{seed}")
     out = Path(out_dir) if out_dir else None
     if out and out.is_dir() and any(out.iterdir()) and not overwrite:
         raise InputError(f"output folder {out} already has files; pass --overwrite or choose "
                          "another --out")
+    if out and folder and out.resolve().is_relative_to(Path(folder).resolve()):
+        raise InputError(f"--out {out} is inside the input folder {folder}; choose another")
     _tensorflow()
-    from aigc_cli.sample import sample as run_sampling
+    from aigc_cli import sample as sampling
 
-    result = run_sampling(source, count, seed, out, Path(grid_path) if grid_path else None,
-                          batch_size=batch_size, quiet=quiet)
+    grid = Path(grid_path) if grid_path else None
+    if folder:
+        result = sampling.reconstruct_folder(source, Path(folder), out, grid, batch_size, quiet)
+    elif steps:
+        result = sampling.interpolate(source, count, steps, seed, out, grid, batch_size, quiet,
+                                      temperature)
+    else:
+        result = sampling.sample(source, count, seed, out, grid, batch_size, quiet, temperature)
     if result.files:
         click.echo(f"wrote {len(result.files)} images to {out}", err=True)
+    if result.skipped:
+        click.echo(f"warning: skipped {result.skipped} unreadable files", err=True)
     if result.grid:
         click.echo(f"wrote grid {result.grid}", err=True)
+
+
+@main.command(name="eval")
+@click.argument("source", metavar="RUN_DIR|CHECKPOINT")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True,
+              help="Dataset split to evaluate on (folder datasets use the folder).")
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate on the first N images only.")
+@click.option("--importance-samples", type=click.IntRange(min=1), default=100, show_default=True,
+              help="VAE: samples per image for the importance-weighted NLL.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the evaluation's own noise.")
+def evaluate(source: str, as_json: bool, split: str, limit: int | None,
+             importance_samples: int, seed: int) -> None:
+    """Report a trained model's metrics on the dataset's test split.
+
+    VAE: neg_elbo_nats (negative ELBO) and nll_iw_nats (importance-weighted
+    negative log-likelihood), nats per image.
+
+    \b
+    Examples:
+      aigc eval runs/fashion_mnist_vae --json
+      aigc eval runs/fashion_mnist_vae --importance-samples 1000 --limit 1000
+    """
+    _tensorflow()
+    from aigc_cli.evaluate import evaluate as run_evaluation
+
+    result = run_evaluation(source, split=split, limit=limit,
+                            options={"importance_samples": importance_samples, "seed": seed})
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else value
+        click.echo(f"{key:<20} {shown}")
 
 
 @main.group()

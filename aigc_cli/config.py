@@ -67,7 +67,46 @@ def upsampling_plan(image_size: int, max_doublings: int) -> tuple[int, int]:
     return base, doublings
 
 
-MODEL_CONFIGS: dict[str, type] = {"dcgan": DCGANConfig}
+@dataclass(frozen=True)
+class VAEConfig:
+    """A convolutional VAE: encoder → (z_mean, z_log_var) → z → decoder (Kingma & Welling 2014)."""
+
+    optimizers: ClassVar[tuple[str, ...]] = ("vae",)
+
+    type: str = option("vae", "model family (registry name)")
+    latent_dim: int = option(32, "size of the latent vector z", min=1)
+    encoder_widths: tuple[int, ...] = option(
+        (32, 64), "channels of each stride-2 conv in the encoder; the decoder mirrors them",
+        min=1)
+    residual_blocks: int = option(0, "residual blocks after each conv, in both networks", min=0)
+    hidden_units: int = option(256, "Dense layer between conv features and the latent "
+                               "(0: none)", min=0)
+    kernel_size: int = option(3, "convolution kernel size", min=1)
+    activation: Literal["relu", "leaky_relu", "swish", "elu", "gelu"] = option(
+        "swish", "activation after each layer")
+    likelihood: Literal["bernoulli", "gaussian"] = option(
+        "bernoulli", "p(x|z) per pixel; bernoulli treats pixel values in [0, 1] as "
+        "probabilities")
+    gaussian_scale: Optional[float] = option(
+        None, "fixed std-dev of the gaussian likelihood (in [0, 1] pixel units); null learns "
+        "one per pixel", min=0.0, min_exclusive=True)
+    beta: float = option(1.0, "weight of the KL term (beta-VAE; 1 is the true ELBO)", min=0.0)
+    kl_warmup_steps: int = option(0, "ramp the KL weight linearly from 0 to beta over these "
+                                  "steps", min=0)
+
+    def check(self, dataset: "DatasetConfig") -> None:
+        """Cross-section checks that need the image size."""
+        if not self.encoder_widths:
+            raise ConfigError("model.encoder_widths must list at least one width",
+                              key="model.encoder_widths")
+        factor = 2 ** len(self.encoder_widths)
+        if dataset.image_size % factor:
+            raise ConfigError(
+                f"dataset.image_size {dataset.image_size} must be divisible by {factor} "
+                f"(one halving per model.encoder_widths entry)", key="dataset.image_size")
+
+
+MODEL_CONFIGS: dict[str, type] = {"dcgan": DCGANConfig, "vae": VAEConfig}
 
 
 @dataclass(frozen=True)

@@ -1,73 +1,148 @@
-"""``aigc sample``: images from a trained generator, without the dataset."""
+"""``aigc sample``: images from a trained model, without the dataset.
+
+Prior samples for every generator; latent interpolations; and, for models
+with an encoder (VAE), reconstructions of a folder of images.
+"""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from aigc_cli.data.sources import list_image_files
 from aigc_cli.errors import InputError
-from aigc_cli.imaging import make_grid, save_png, to_uint8
-from aigc_cli.models import MODEL_FAMILIES
-from aigc_cli.models.base import GenerativeModel
-from aigc_cli.training.checkpoint import resolve_checkpoint, restore_for_inference
-
+from aigc_cli.imaging import fit_square, make_grid, read_image, save_png, to_uint8
+from aigc_cli.inference import TrainedModel, load_trained_model
 
 @dataclass(frozen=True)
 class SampleResult:
     checkpoint: str
     files: list[Path]
     grid: Path | None
+    skipped: int = 0
 
 
-def load_generator(source: str | Path) -> tuple[GenerativeModel, str]:
-    """The model of a run dir (or checkpoint), its inference weights restored."""
-    run, prefix = resolve_checkpoint(source)
-    config = run.load_config()
-    image_shape = (config.dataset.image_size, config.dataset.image_size, config.dataset.channels)
-    model = MODEL_FAMILIES.get(config.model.type)(config.model, config.optimizer, image_shape,
-                                                  config.training.seed)
-    if not model.latent_dim:
-        raise InputError(f"{run.root} holds a {config.model.type} model, which does not "
-                         "generate images from noise")
-    restore_for_inference(prefix, model.inference_items())
-    return model, prefix
+def sample_latents(count: int, latent_dim: int, seed: int, temperature: float = 1.0) -> np.ndarray:
+    """Normal latents [count, latent_dim] with std ``temperature``; same seed, same latents."""
+    latents = np.random.default_rng(seed).standard_normal((count, latent_dim))
+    return (latents * temperature).astype(np.float32)
 
 
-def sample_latents(count: int, latent_dim: int, seed: int) -> np.ndarray:
-    """Standard-normal latents [count, latent_dim]; the same seed, the same latents."""
-    return np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)
+def interpolation_latents(pairs: int, steps: int, latent_dim: int, seed: int,
+                          temperature: float = 1.0) -> np.ndarray:
+    """[pairs * steps, latent_dim]: each row walks from one random latent to another.
+
+    Spherical interpolation (slerp) keeps intermediate points at the norm a
+    Gaussian latent typically has; a straight line would pass through the
+    unusually short vectors near the origin (White 2016, "Sampling Generative
+    Networks").
+    """
+    ends = sample_latents(2 * pairs, latent_dim, seed, temperature).reshape(pairs, 2, latent_dim)
+    start, end = ends[:, 0], ends[:, 1]
+    cosine = np.sum(start * end, -1) / (np.linalg.norm(start, axis=-1)
+                                        * np.linalg.norm(end, axis=-1))
+    omega = np.arccos(np.clip(cosine, -1.0, 1.0))[:, None, None]  # [pairs, 1, 1]
+    t = np.linspace(0.0, 1.0, steps)[None, :, None]  # [1, steps, 1]
+    sin_omega = np.maximum(np.sin(omega), 1e-6)
+    path = (np.sin((1 - t) * omega) * start[:, None] + np.sin(t * omega) * end[:, None]) / sin_omega
+    return path.reshape(pairs * steps, latent_dim).astype(np.float32)
 
 
-def sample(source: str | Path, count: int, seed: int, out_dir: Path | None,
-           grid_path: Path | None, batch_size: int = 250, quiet: bool = False) -> SampleResult:
-    """Generate ``count`` images; write them as PNG files and/or one grid."""
-    model, prefix = load_generator(source)
-    latents = sample_latents(count, model.latent_dim, seed)
-    generate = tf.function(model.generate, reduce_retracing=True)
-    files, grid_images = [], []
+def _batched(function: Callable, inputs: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    compiled = tf.function(function, reduce_retracing=True)
+    for start in range(0, len(inputs), batch_size):
+        yield to_uint8(compiled(tf.constant(inputs[start:start + batch_size])).numpy())
+
+
+def _write_all(batches: Iterator[np.ndarray], total: int, out_dir: Path | None,
+               names: Callable[[int], str], quiet: bool) -> tuple[list[Path], np.ndarray]:
+    """Write each image as ``out_dir/names(i)`` while the next batch computes."""
+    files, kept, pending = [], [], []
     # PNG encoding runs in threads (Pillow releases the GIL) while TF generates.
     with ThreadPoolExecutor(max_workers=4) as writers, \
-            tqdm(total=count, unit="img", disable=quiet, desc="sample") as bar:
-        pending = []
-        for start in range(0, count, batch_size):
-            images = to_uint8(generate(tf.constant(latents[start:start + batch_size])).numpy())
-            if grid_path:
-                grid_images.append(images)
-            if out_dir:
-                for offset, image in enumerate(images):
-                    path = out_dir / f"sample_{start + offset:06d}.png"
+            tqdm(total=total, unit="img", disable=quiet, desc="sample") as bar:
+        for images in batches:
+            kept.append(images)
+            for image in images:
+                if out_dir is not None:
+                    path = out_dir / names(len(files))
                     pending.append(writers.submit(save_png, image, path, False))
                     files.append(path)
             bar.update(len(images))
         for future in pending:
             future.result()
-    grid = None
+    return files, np.concatenate(kept)
+
+
+def _require_latents(trained: TrainedModel) -> None:
+    if not trained.model.latent_dim:
+        raise InputError(f"{trained.run.root} holds a {trained.config.model.type} model, which "
+                         "does not generate images from noise")
+
+
+def sample(source: str | Path, count: int, seed: int, out_dir: Path | None,
+           grid_path: Path | None, batch_size: int = 250, quiet: bool = False,
+           temperature: float = 1.0) -> SampleResult:
+    """Generate ``count`` images from the prior; write PNG files and/or one grid."""
+    trained = load_trained_model(source)
+    _require_latents(trained)
+    latents = sample_latents(count, trained.model.latent_dim, seed, temperature)
+    files, images = _write_all(_batched(trained.model.generate, latents, batch_size), count,
+                               out_dir, lambda i: f"sample_{i:06d}.png", quiet)
     if grid_path:
-        save_png(make_grid(np.concatenate(grid_images)), grid_path)
-        grid = grid_path
-    return SampleResult(prefix, files, grid)
+        save_png(make_grid(images), grid_path)
+    return SampleResult(trained.checkpoint, files, grid_path)
+
+
+def interpolate(source: str | Path, pairs: int, steps: int, seed: int, out_dir: Path | None,
+                grid_path: Path | None, batch_size: int = 250, quiet: bool = False,
+                temperature: float = 1.0) -> SampleResult:
+    """``pairs`` rows of ``steps`` images walking between random latents."""
+    trained = load_trained_model(source)
+    _require_latents(trained)
+    latents = interpolation_latents(pairs, steps, trained.model.latent_dim, seed, temperature)
+    files, images = _write_all(
+        _batched(trained.model.generate, latents, batch_size), len(latents), out_dir,
+        lambda i: f"interpolation_{i // steps:04d}_{i % steps:03d}.png", quiet)
+    if grid_path:
+        save_png(make_grid(images, columns=steps), grid_path)
+    return SampleResult(trained.checkpoint, files, grid_path)
+
+
+def reconstruct_folder(source: str | Path, folder: Path, out_dir: Path | None,
+                       grid_path: Path | None, batch_size: int = 250,
+                       quiet: bool = False) -> SampleResult:
+    """Encode and decode every image under ``folder``; write input|output pairs.
+
+    Each output keeps the input's relative path (as .png). Unreadable files
+    are skipped and counted.
+    """
+    trained = load_trained_model(source)
+    if not hasattr(trained.model, "reconstruct"):
+        raise InputError(f"{trained.config.model.type} models have no encoder; --reconstruct "
+                         "needs a VAE run")
+    data = trained.config.dataset
+    paths, inputs, skipped = [], [], 0
+    for path in list_image_files(folder):
+        try:
+            inputs.append(fit_square(read_image(path, draft_size=data.image_size),
+                                     data.image_size, data.channels))
+            paths.append(path.relative_to(folder).with_suffix(".png"))
+        except Exception:  # Pillow raises many types on broken files
+            skipped += 1
+    if not inputs:
+        raise InputError(f"no readable images under {folder}")
+    originals = np.stack(inputs)
+    scaled = originals.astype(np.float32) / 127.5 - 1.0
+    outputs = np.concatenate(list(_batched(trained.model.reconstruct, scaled, batch_size)))
+    pairs = np.concatenate([originals, outputs], axis=2)  # input | output, side by side
+    files, _ = _write_all(iter([pairs]), len(pairs), out_dir, lambda i: str(paths[i]), quiet)
+    if grid_path:
+        save_png(make_grid(pairs), grid_path)
+    return SampleResult(trained.checkpoint, files, grid_path, skipped)

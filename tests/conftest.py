@@ -17,6 +17,7 @@ SHARED_FASHION_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" /
 
 TINY_MODEL = {"type": "dcgan", "latent_dim": 8, "generator_widths": [16, 8, 4],
               "discriminator_widths": [4, 8], "kernel_size": 3}
+TINY_VAE = {"type": "vae", "latent_dim": 4, "encoder_widths": [4, 8], "hidden_units": 16}
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -46,10 +47,11 @@ def idx_folder(tmp_path_factory) -> Path:
     return make_idx_dataset(tmp_path_factory.mktemp("data") / "tiny-mnist")
 
 
-def tiny_config_dict(data_path: Path, run_dir: Path, **training) -> dict:
-    """A config dict for a seconds-long run of a tiny DCGAN."""
+def tiny_config_dict(data_path: Path, run_dir: Path, model: dict | None = None,
+                     **training) -> dict:
+    """A config dict for a seconds-long run of a tiny model (a DCGAN by default)."""
     return {
-        "model": dict(TINY_MODEL),
+        "model": dict(model or TINY_MODEL),
         "dataset": {"type": "fashion_mnist", "path": str(data_path), "download": False},
         "training": {"batch_size": 8, "steps": 2, "log_every": 1, "sample_every": 2,
                      "checkpoint_every": 2, "preview_images": 4, **training},
@@ -63,6 +65,15 @@ def tiny_config(idx_folder, tmp_path):
     def make(**training):
         return build_config(tiny_config_dict(idx_folder, tmp_path / "run", **training))
     return make
+
+
+@pytest.fixture
+def tiny_vae_run(idx_folder, tmp_path):
+    """A tiny VAE trained for 3 steps; returns its run dir."""
+    from aigc_cli.training.loop import train
+
+    config = build_config(tiny_config_dict(idx_folder, tmp_path / "vae_run", TINY_VAE, steps=3))
+    return train(config, quiet=True).run_dir
 
 
 @pytest.fixture

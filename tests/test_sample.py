@@ -4,7 +4,8 @@ import numpy as np
 from PIL import Image
 
 from aigc_cli.cli import main
-from aigc_cli.sample import load_generator, sample_latents
+from aigc_cli.inference import load_trained_model
+from aigc_cli.sample import sample_latents
 from aigc_cli.models.gan import build_dcgan
 from aigc_cli.training.loop import build_session, train
 from aigc_cli.training.rundir import RunDir
@@ -43,8 +44,9 @@ def test_sample_grid_from_a_checkpoint_prefix(tiny_config, idx_folder, tmp_path,
 
 def test_sampling_restores_the_trained_generator(tiny_config, idx_folder, tmp_path):
     run = trained_run(tiny_config, idx_folder, tmp_path)
-    model, prefix = load_generator(run)
-    assert prefix.endswith("ckpt-2")
+    trained = load_trained_model(run)
+    model = trained.model
+    assert trained.checkpoint.endswith("ckpt-2") and trained.step == 2
     training_view = build_session(tiny_config(steps=2), RunDir(run), 2).model.generator
     config = tiny_config()
     fresh = build_dcgan(config.model, config.optimizer, (28, 28, 1), seed=3)
@@ -63,3 +65,39 @@ def test_existing_output_folder_is_not_clobbered(tiny_config, idx_folder, tmp_pa
     result = runner.invoke(main, ["sample", str(run), "-n", "2", "--out", str(out), "-q"])
     assert result.exit_code == 2 and "--overwrite" in result.output
     assert (out / "mine.png").read_bytes() == b"precious"
+
+
+def test_vae_prior_interpolation_and_reconstruction_counts(tiny_vae_run, tmp_path, runner):
+    prior = runner.invoke(main, ["sample", str(tiny_vae_run), "-n", "5", "--temperature", "0.7",
+                                 "--out", str(tmp_path / "prior"), "-q"])
+    assert prior.exit_code == 0, prior.output
+    assert len(list((tmp_path / "prior").iterdir())) == 5
+
+    walk = runner.invoke(main, ["sample", str(tiny_vae_run), "-n", "3", "--interpolate", "4",
+                                "--out", str(tmp_path / "walk"), "--grid",
+                                str(tmp_path / "walk.png"), "-q"])
+    assert walk.exit_code == 0, walk.output
+    assert len(list((tmp_path / "walk").iterdir())) == 12
+    assert Image.open(tmp_path / "walk.png").size == (4 * 30 + 2, 3 * 30 + 2)
+
+    inputs = tmp_path / "inputs"
+    (inputs / "nested").mkdir(parents=True)
+    Image.new("L", (50, 40), 200).save(inputs / "a.png")
+    Image.new("RGB", (28, 28), (9, 9, 9)).save(inputs / "nested" / "b.jpg")
+    (inputs / "broken.png").write_bytes(b"not a png")
+    recon = runner.invoke(main, ["sample", str(tiny_vae_run), "--reconstruct", str(inputs),
+                                 "--out", str(tmp_path / "recon"), "-q"])
+    assert recon.exit_code == 0, recon.output
+    assert "skipped 1" in recon.output
+    written = sorted(p.relative_to(tmp_path / "recon").as_posix()
+                     for p in (tmp_path / "recon").rglob("*.png"))
+    assert written == ["a.png", "nested/b.png"]
+    assert Image.open(tmp_path / "recon" / "a.png").size == (56, 28)  # input | output
+
+
+def test_reconstruct_needs_an_encoder(tiny_config, idx_folder, tmp_path, runner):
+    run = trained_run(tiny_config, idx_folder, tmp_path)
+    (tmp_path / "in").mkdir()
+    result = runner.invoke(main, ["sample", str(run), "--reconstruct", str(tmp_path / "in"),
+                                  "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "no encoder" in result.output

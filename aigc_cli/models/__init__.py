@@ -9,4 +9,5 @@ from aigc_cli.registry import Registry
 
 MODEL_FAMILIES = Registry("model type", {
     "dcgan": "aigc_cli.models.gan:build_dcgan",
+    "vae": "aigc_cli.models.vae:build_vae",
 })

@@ -19,6 +19,8 @@ class GenerativeModel(keras.Model):
 
     #: Size of the latent vector ``generate`` takes; 0 for families that have none.
     latent_dim: int = 0
+    #: Names in ``aigc_cli.metrics.METRICS`` that ``aigc eval`` reports for this family.
+    metric_names: tuple[str, ...] = ()
 
     def train_step(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         """One update of every network on a per-replica batch [N, H, W, C] in [-1, 1].

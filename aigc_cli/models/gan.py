@@ -15,6 +15,7 @@ from keras import layers
 
 from aigc_cli.config import DCGANConfig, OptimizerConfig, upsampling_plan
 from aigc_cli.models.base import GenerativeModel, replica_mean
+from aigc_cli.models.layers import conv_block, dense_block
 from aigc_cli.models.optimizers import build_optimizer
 
 
@@ -26,22 +27,14 @@ def build_generator(config: DCGANConfig, image_shape: tuple[int, int, int]) -> k
     # The last hidden layers upsample; earlier ones keep the size (as the
     # tutorial's first 128-channel layer does at 7x7).
     first_upsampling = len(hidden) - (doublings - 1)
-    use_bias = not config.batch_norm
-
-    def normalise_and_activate(x):
-        if config.batch_norm:
-            x = layers.BatchNormalization()(x)
-        return layers.LeakyReLU(negative_slope=config.leaky_relu_slope)(x)
+    block = dict(batch_norm=config.batch_norm, slope=config.leaky_relu_slope)
 
     latents = keras.Input((config.latent_dim,), name="latents")
-    x = layers.Dense(base * base * config.generator_widths[0], use_bias=use_bias)(latents)
-    x = normalise_and_activate(x)
+    x = dense_block(latents, base * base * config.generator_widths[0], **block)
     x = layers.Reshape((base, base, config.generator_widths[0]))(x)  # [N, base, base, C0]
     for index, width in enumerate(hidden):
         strides = 2 if index >= first_upsampling else 1
-        x = layers.Conv2DTranspose(width, config.kernel_size, strides=strides, padding="same",
-                                   use_bias=use_bias)(x)
-        x = normalise_and_activate(x)
+        x = conv_block(x, width, config.kernel_size, strides, transpose=True, **block)
     images = layers.Conv2DTranspose(channels, config.kernel_size, strides=2, padding="same",
                                     use_bias=False, activation="tanh", dtype="float32")(x)
     return keras.Model(latents, images, name="generator")
@@ -52,10 +45,8 @@ def build_discriminator(config: DCGANConfig, image_shape: tuple[int, int, int]) 
     images = keras.Input(image_shape, name="images")
     x = images
     for width in config.discriminator_widths:
-        x = layers.Conv2D(width, config.kernel_size, strides=2, padding="same")(x)
-        x = layers.LeakyReLU(negative_slope=config.leaky_relu_slope)(x)
-        if config.dropout > 0:
-            x = layers.Dropout(config.dropout)(x)
+        x = conv_block(x, width, config.kernel_size, 2, slope=config.leaky_relu_slope,
+                       dropout=config.dropout)
     x = layers.Flatten()(x)
     logits = layers.Dense(1, dtype="float32")(x)
     return keras.Model(images, logits, name="discriminator")

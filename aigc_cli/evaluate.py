@@ -1,0 +1,29 @@
+"""``aigc eval``: the metrics a model family defines, on the dataset's evaluation split."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from aigc_cli.data.sources import load_images
+from aigc_cli.errors import InputError
+from aigc_cli.inference import load_trained_model
+from aigc_cli.metrics import METRICS
+
+
+def evaluate(source: str | Path, split: str = "test", limit: int | None = None,
+             options: dict | None = None) -> dict:
+    """One flat dict: where the numbers come from, then each metric's results."""
+    trained = load_trained_model(source)
+    model, config = trained.model, trained.config
+    if not model.metric_names:
+        raise InputError(f"{config.model.type} models have no evaluation metrics")
+    dataset = dataclasses.replace(config.dataset, split=split)
+    images = load_images(dataset).images[:limit]
+    result = {"run_dir": str(trained.run.root), "checkpoint": trained.checkpoint,
+              "step": trained.step, "model": config.model.type, "dataset": dataset.type,
+              "split": split if dataset.type != "folder" else "folder",
+              "num_images": int(len(images))}
+    for name in model.metric_names:
+        result.update(METRICS.get(name)(model, images, options or {}))
+    return result

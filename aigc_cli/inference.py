@@ -1,0 +1,37 @@
+"""Rebuild a trained model from its run dir for ``sample`` and ``eval``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aigc_cli.config import RunConfig
+from aigc_cli.models import MODEL_FAMILIES
+from aigc_cli.models.base import GenerativeModel
+from aigc_cli.training.checkpoint import resolve_checkpoint, restore_for_inference
+from aigc_cli.training.rundir import RunDir
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A model with its inference weights restored, and where they came from."""
+
+    model: GenerativeModel
+    config: RunConfig
+    run: RunDir
+    checkpoint: str
+
+    @property
+    def step(self) -> int:
+        return int(self.checkpoint.rsplit("-", 1)[-1])
+
+
+def load_trained_model(source: str | Path) -> TrainedModel:
+    """The model a RUN_DIR (latest checkpoint) or CHECKPOINT prefix holds."""
+    run, prefix = resolve_checkpoint(source)
+    config = run.load_config()
+    image_shape = (config.dataset.image_size, config.dataset.image_size, config.dataset.channels)
+    model = MODEL_FAMILIES.get(config.model.type)(config.model, config.optimizer, image_shape,
+                                                  config.training.seed)
+    restore_for_inference(prefix, model.inference_items())
+    return TrainedModel(model, config, run, prefix)

@@ -1,0 +1,196 @@
+"""The VAE family: convolutional encoder and decoder, one compiled step.
+
+Images arrive in [-1, 1]; the likelihood is over pixel values in [0, 1]
+(``targets = (images + 1) / 2``). Bernoulli treats each value as the
+probability of a white pixel, as the Keras VAE example does; its
+log-likelihood is summed over pixels, so losses are nats per image.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from aigc_cli.config import OptimizerConfig, VAEConfig
+from aigc_cli.models.base import GenerativeModel, replica_mean
+from aigc_cli.models.layers import conv_block, dense_block, residual_block
+from aigc_cli.models.optimizers import build_optimizer
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def build_encoder(config: VAEConfig, image_shape: tuple[int, int, int]) -> keras.Model:
+    """image [N, H, W, C] in [-1, 1] → z_mean, z_log_var [N, latent_dim] each."""
+    images = keras.Input(image_shape, name="images")
+    x = images
+    for width in config.encoder_widths:
+        x = conv_block(x, width, config.kernel_size, 2, act=config.activation)
+        for _ in range(config.residual_blocks):
+            x = residual_block(x, config.kernel_size, config.activation)
+    x = layers.Flatten()(x)
+    if config.hidden_units:
+        x = dense_block(x, config.hidden_units, act=config.activation)
+    z_mean = layers.Dense(config.latent_dim, name="z_mean", dtype="float32")(x)
+    z_log_var = layers.Dense(config.latent_dim, name="z_log_var", dtype="float32")(x)
+    return keras.Model(images, [z_mean, z_log_var], name="encoder")
+
+
+def build_decoder(config: VAEConfig, image_shape: tuple[int, int, int]) -> keras.Model:
+    """z [N, latent_dim] → likelihood parameters [N, H, W, C] (Bernoulli logits), or
+    [N, H, W, 2C] (Gaussian mean and log-scale) when the scale is learned."""
+    size, _, channels = image_shape
+    base = size // 2 ** len(config.encoder_widths)
+    latents = keras.Input((config.latent_dim,), name="latents")
+    x = latents
+    if config.hidden_units:
+        x = dense_block(x, config.hidden_units, act=config.activation)
+    x = dense_block(x, base * base * config.encoder_widths[-1], act=config.activation)
+    x = layers.Reshape((base, base, config.encoder_widths[-1]))(x)  # [N, base, base, C]
+    for width in reversed(config.encoder_widths):
+        for _ in range(config.residual_blocks):
+            x = residual_block(x, config.kernel_size, config.activation)
+        x = conv_block(x, width, config.kernel_size, 2, transpose=True, act=config.activation)
+    learned_scale = config.likelihood == "gaussian" and config.gaussian_scale is None
+    outputs = layers.Conv2D(channels * (2 if learned_scale else 1), config.kernel_size,
+                            padding="same", dtype="float32", name="likelihood_params")(x)
+    return keras.Model(latents, outputs, name="decoder")
+
+
+def gaussian_kl(z_mean: tf.Tensor, z_log_var: tf.Tensor) -> tf.Tensor:
+    """KL(N(z_mean, exp(z_log_var)) || N(0, I)) per example [N], closed form."""
+    return 0.5 * tf.reduce_sum(tf.exp(z_log_var) + tf.square(z_mean) - 1.0 - z_log_var, axis=-1)
+
+
+def bernoulli_log_likelihood(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """sum over pixels of log Bernoulli(targets; sigmoid(logits)) [N], in nats."""
+    per_pixel = -tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits)
+    return tf.reduce_sum(per_pixel, axis=[1, 2, 3])
+
+
+def gaussian_log_likelihood(targets: tf.Tensor, mean: tf.Tensor,
+                            log_scale: tf.Tensor) -> tf.Tensor:
+    """sum over pixels of log N(targets; mean, exp(log_scale)^2) [N], in nats."""
+    per_pixel = -0.5 * (tf.square((targets - mean) * tf.exp(-log_scale)) + LOG_2PI) - log_scale
+    return tf.reduce_sum(per_pixel, axis=[1, 2, 3])
+
+
+def standard_normal_log_density(z: tf.Tensor) -> tf.Tensor:
+    """log N(z; 0, I) summed over the last axis."""
+    return -0.5 * tf.reduce_sum(tf.square(z) + LOG_2PI, axis=-1)
+
+
+def diagonal_normal_log_density(z, mean, log_var) -> tf.Tensor:
+    """log N(z; mean, diag(exp(log_var))) summed over the last axis."""
+    return -0.5 * tf.reduce_sum(tf.square(z - mean) * tf.exp(-log_var) + log_var + LOG_2PI,
+                                axis=-1)
+
+
+class VAE(GenerativeModel):
+    """Encoder, decoder, their one optimizer and the reparameterisation noise."""
+
+    metric_names = ("elbo",)
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model,
+                 optimizer: keras.optimizers.Optimizer, config: VAEConfig, seed: int):
+        super().__init__(name="vae")
+        self.encoder = encoder
+        self.decoder = decoder
+        self.vae_optimizer = optimizer
+        self.latent_dim = config.latent_dim
+        self.likelihood = config.likelihood
+        self.gaussian_scale = config.gaussian_scale
+        self.beta = config.beta
+        self.kl_warmup_steps = config.kl_warmup_steps
+        self.noise = tf.random.Generator.from_seed(seed)
+
+    def encode(self, images: tf.Tensor):
+        """(z_mean, z_log_var) of q(z|x) for images in [-1, 1]."""
+        return self.encoder(images, training=False)
+
+    def decode_params(self, z: tf.Tensor) -> tf.Tensor:
+        """Likelihood parameters of p(x|z) (see ``build_decoder``)."""
+        return self.decoder(z, training=False)
+
+    def log_likelihood(self, images: tf.Tensor, params: tf.Tensor) -> tf.Tensor:
+        """log p(x|z) per image [N] for images in [-1, 1] and decoder outputs ``params``."""
+        targets = (images + 1.0) * 0.5
+        if self.likelihood == "bernoulli":
+            return bernoulli_log_likelihood(targets, params)
+        mean, log_scale = self._gaussian_params(params)
+        return gaussian_log_likelihood(targets, mean, log_scale)
+
+    def _gaussian_params(self, params):
+        if self.gaussian_scale is None:
+            mean, log_scale = tf.split(params, 2, axis=-1)
+            return mean, log_scale
+        return params, tf.fill(tf.shape(params), math.log(self.gaussian_scale))
+
+    def kl_weight(self) -> tf.Tensor:
+        """beta, ramped up linearly over the first kl_warmup_steps updates."""
+        if not self.kl_warmup_steps:
+            return tf.constant(self.beta, tf.float32)
+        progress = tf.cast(self.vae_optimizer.iterations + 1, tf.float32) / self.kl_warmup_steps
+        return self.beta * tf.minimum(progress, 1.0)
+
+    def train_step(self, images):
+        with tf.GradientTape() as tape:
+            z_mean, z_log_var = self.encoder(images, training=True)
+            epsilon = self.noise.normal(tf.shape(z_mean))
+            z = z_mean + tf.exp(0.5 * z_log_var) * epsilon  # reparameterisation trick
+            reconstruction = -self.log_likelihood(images, self.decoder(z, training=True))
+            kl = gaussian_kl(z_mean, z_log_var)
+            loss = replica_mean(reconstruction + self.kl_weight() * kl)
+        variables = self.encoder.trainable_variables + self.decoder.trainable_variables
+        self.vae_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return {"loss": loss, "reconstruction_loss": replica_mean(reconstruction),
+                "kl_loss": replica_mean(kl), "neg_elbo": replica_mean(reconstruction + kl)}
+
+    def decode_mean(self, z: tf.Tensor) -> tf.Tensor:
+        """Mean image of p(x|z), in [-1, 1]."""
+        params = self.decode_params(z)
+        if self.likelihood == "bernoulli":
+            mean = tf.sigmoid(params)
+        else:
+            mean = tf.clip_by_value(self._gaussian_params(params)[0], 0.0, 1.0)
+        return mean * 2.0 - 1.0
+
+    def generate(self, latents):
+        return self.decode_mean(latents)
+
+    def reconstruct(self, images: tf.Tensor) -> tf.Tensor:
+        """Decode the posterior mean: images [N, H, W, C] in [-1, 1] → same shape."""
+        return self.decode_mean(self.encode(images)[0])
+
+    def preview(self, images, seed):
+        count = tf.shape(images)[0]
+        latents = tf.random.stateless_normal((count, self.latent_dim), seed=(seed, 0))
+        originals = images[:32]
+        pairs = tf.stack([originals, self.reconstruct(originals)], axis=1)  # [N, 2, H, W, C]
+        return {"prior": self.generate(latents),
+                "reconstruction": tf.reshape(pairs, (-1, *images.shape[1:]))}
+
+    def optimizers_by_network(self):
+        return {"vae": self.vae_optimizer}
+
+    def build_optimizers(self):
+        self.vae_optimizer.build(self.encoder.trainable_variables
+                                 + self.decoder.trainable_variables)
+
+    def checkpoint_items(self):
+        return {"encoder": self.encoder, "decoder": self.decoder,
+                "vae_optimizer": self.vae_optimizer, "noise": self.noise}
+
+    def inference_items(self):
+        return {"encoder": self.encoder, "decoder": self.decoder}
+
+
+def build_vae(model_config: VAEConfig, optimizer_configs: dict[str, OptimizerConfig],
+              image_shape: tuple[int, int, int], seed: int) -> VAE:
+    """A VAE for ``image_shape`` with its optimizer (see ``ModelBuilder``)."""
+    return VAE(encoder=build_encoder(model_config, image_shape),
+               decoder=build_decoder(model_config, image_shape),
+               optimizer=build_optimizer(optimizer_configs["vae"], "vae_optimizer"),
+               config=model_config, seed=seed)
