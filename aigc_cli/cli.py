@@ -222,14 +222,24 @@ def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: s
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate on the first N images only.")
 @click.option("--importance-samples", type=click.IntRange(min=1), default=100, show_default=True,
               help="VAE: samples per image for the importance-weighted NLL.")
+@click.option("--fid-samples", type=click.IntRange(min=2),
+              help="Generated images for FID (default: as many as the split has).")
+@click.option("--feature-extractor", type=click.Path(),
+              help="A classifier run dir whose features FID uses (default: the one shipped "
+                   "for the dataset).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the evaluation's own noise.")
 def evaluate(source: str, as_json: bool, split: str, limit: int | None,
-             importance_samples: int, seed: int) -> None:
+             importance_samples: int, fid_samples: int | None, feature_extractor: str | None,
+             seed: int) -> None:
     """Report a trained model's metrics on the dataset's test split.
 
+    \b
+    GAN: fid (Frechet distance of generated to test images in the features of
+         the project's Fashion-MNIST classifier, or --feature-extractor).
     VAE: neg_elbo_nats (negative ELBO) and nll_iw_nats (importance-weighted
-    negative log-likelihood), nats per image.
+         negative log-likelihood), nats per image; fid of prior samples.
+    Classifier: accuracy.
 
     \b
     Examples:
@@ -239,8 +249,10 @@ def evaluate(source: str, as_json: bool, split: str, limit: int | None,
     _tensorflow()
     from aigc_cli.evaluate import evaluate as run_evaluation
 
-    result = run_evaluation(source, split=split, limit=limit,
-                            options={"importance_samples": importance_samples, "seed": seed})
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aigc"
+    result = run_evaluation(source, split=split, limit=limit, options={
+        "importance_samples": importance_samples, "seed": seed, "fid_samples": fid_samples,
+        "feature_extractor": feature_extractor, "cache_dir": cache})
     if as_json:
         click.echo(json.dumps(result))
         return

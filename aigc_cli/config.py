@@ -106,7 +106,28 @@ class VAEConfig:
                 f"(one halving per model.encoder_widths entry)", key="dataset.image_size")
 
 
-MODEL_CONFIGS: dict[str, type] = {"dcgan": DCGANConfig, "vae": VAEConfig}
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """A small CNN classifier; its penultimate layer is a feature extractor for FID."""
+
+    optimizers: ClassVar[tuple[str, ...]] = ("classifier",)
+
+    type: str = option("classifier", "model family (registry name)")
+    widths: tuple[int, ...] = option((32, 64, 128), "channels of each conv stage (two 3x3 "
+                                     "convs, then 2x2 max-pooling)", min=1)
+    feature_units: int = option(128, "width of the feature layer used for FID/KID", min=1)
+    num_classes: int = option(10, "number of labels", min=2)
+    dropout: float = option(0.3, "dropout before the output layer", min=0.0, max=0.99)
+
+    def check(self, dataset: "DatasetConfig") -> None:
+        """The classifier pools by 2 per stage; the image must survive that."""
+        if dataset.image_size < 2 ** len(self.widths):
+            raise ConfigError(f"dataset.image_size {dataset.image_size} is too small for "
+                              f"{len(self.widths)} pooling stages", key="dataset.image_size")
+
+
+MODEL_CONFIGS: dict[str, type] = {"dcgan": DCGANConfig, "vae": VAEConfig,
+                                  "classifier": ClassifierConfig}
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from aigc_cli.data.sources import load_images
+from aigc_cli.data.sources import ImageSet, load_images
 from aigc_cli.errors import InputError
 from aigc_cli.inference import load_trained_model
 from aigc_cli.metrics import METRICS
@@ -19,11 +19,14 @@ def evaluate(source: str | Path, split: str = "test", limit: int | None = None,
     if not model.metric_names:
         raise InputError(f"{config.model.type} models have no evaluation metrics")
     dataset = dataclasses.replace(config.dataset, split=split)
-    images = load_images(dataset).images[:limit]
+    data = load_images(dataset)
+    data = ImageSet(data.images[:limit], None if data.labels is None else data.labels[:limit],
+                    data.origin)
     result = {"run_dir": str(trained.run.root), "checkpoint": trained.checkpoint,
               "step": trained.step, "model": config.model.type, "dataset": dataset.type,
               "split": split if dataset.type != "folder" else "folder",
-              "num_images": int(len(images))}
+              "num_images": int(len(data.images))}
+    options = {"dataset": dataset, **(options or {})}
     for name in model.metric_names:
-        result.update(METRICS.get(name)(model, images, options or {}))
+        result.update(METRICS.get(name)(model, data, options))
     return result

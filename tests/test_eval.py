@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from aigc_cli.cli import main
-from aigc_cli.data.sources import load_idx_dataset
+from aigc_cli.data.sources import ImageSet, load_idx_dataset
 from aigc_cli.inference import load_trained_model
 from aigc_cli.metrics.elbo import evaluate_elbo
 
@@ -21,7 +21,7 @@ def test_reported_elbo_matches_a_direct_computation(tiny_vae_run, idx_folder):
     vae = load_trained_model(tiny_vae_run).model
     _point_mass_posterior(vae)
     images = load_idx_dataset("fashion_mnist", "test", str(idx_folder), False).images[:10]
-    reported = evaluate_elbo(vae, images, {"importance_samples": 3})
+    reported = evaluate_elbo(vae, ImageSet(images, None, "t"), {"importance_samples": 3})
     # By hand, in float64: Bernoulli over pixels in [0, 1] at the posterior mean, plus KL.
     x = images.astype(np.float64) / 255.0
     z_mean, z_log_var = (t.numpy().astype(np.float64) for t in vae.encode(x * 2 - 1))
@@ -59,8 +59,8 @@ def test_bounds_on_a_model_with_a_known_likelihood():
     variance = 1 + LinearGaussianModel.scale ** 2
     true_nll = np.mean(0.5 * x ** 2 / variance + 0.5 * np.log(2 * np.pi * variance))
     model = LinearGaussianModel()
-    one = evaluate_elbo(model, images, {"importance_samples": 1})
-    many = evaluate_elbo(model, images, {"importance_samples": 500})
+    one = evaluate_elbo(model, ImageSet(images, None, "t"), {"importance_samples": 1})
+    many = evaluate_elbo(model, ImageSet(images, None, "t"), {"importance_samples": 500})
     assert many["neg_elbo_nats"] > true_nll + 0.05  # q is not the posterior: a real gap
     assert many["nll_iw_nats"] == pytest.approx(true_nll, abs=0.01)
     assert many["nll_iw_nats"] < one["nll_iw_nats"] - 0.05  # more samples, tighter bound

@@ -1,8 +1,11 @@
-"""Evaluation metrics by name. Each entry is ``fn(model, images, options) -> dict``
-where ``images`` are uint8 [N, H, W, C] from the evaluation split."""
+"""Evaluation metrics by name. Each entry is ``fn(model, data, options) -> dict``
+where ``data`` is the evaluation split as an ``ImageSet`` (uint8 images [N, H, W, C],
+labels when the dataset has them) and ``options`` the command's settings."""
 
 from aigc_cli.registry import Registry
 
 METRICS = Registry("metric", {
+    "accuracy": "aigc_cli.metrics.accuracy:evaluate_accuracy",
     "elbo": "aigc_cli.metrics.elbo:evaluate_elbo",
+    "fid": "aigc_cli.metrics.fid:evaluate_fid",
 })

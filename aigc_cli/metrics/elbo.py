@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 import tensorflow as tf
 
+from aigc_cli.data.sources import ImageSet
 from aigc_cli.models.vae import (diagonal_normal_log_density, gaussian_kl,
                                  standard_normal_log_density)
 
@@ -59,10 +60,10 @@ def bounds_per_image(model: LatentVariableModel, images: np.ndarray, importance_
     return np.concatenate(neg_elbos), np.concatenate(nll_iws)
 
 
-def evaluate_elbo(model: LatentVariableModel, images: np.ndarray, options: dict) -> dict:
-    """Mean ``neg_elbo_nats`` and ``nll_iw_nats`` over ``images`` (see module doc)."""
+def evaluate_elbo(model: LatentVariableModel, data: ImageSet, options: dict) -> dict:
+    """Mean ``neg_elbo_nats`` and ``nll_iw_nats`` over the images (see module doc)."""
     samples = int(options.get("importance_samples", 100))
-    neg_elbo, nll_iw = bounds_per_image(model, images, samples, int(options.get("seed", 0)))
+    neg_elbo, nll_iw = bounds_per_image(model, data.images, samples, int(options.get("seed", 0)))
     return {"neg_elbo_nats": float(np.mean(neg_elbo, dtype=np.float64)),
             "nll_iw_nats": float(np.mean(nll_iw, dtype=np.float64)),
             "importance_samples": samples,

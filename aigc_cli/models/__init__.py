@@ -10,4 +10,5 @@ from aigc_cli.registry import Registry
 MODEL_FAMILIES = Registry("model type", {
     "dcgan": "aigc_cli.models.gan:build_dcgan",
     "vae": "aigc_cli.models.vae:build_vae",
+    "classifier": "aigc_cli.models.classifier:build_classifier",
 })

@@ -21,9 +21,12 @@ class GenerativeModel(keras.Model):
     latent_dim: int = 0
     #: Names in ``aigc_cli.metrics.METRICS`` that ``aigc eval`` reports for this family.
     metric_names: tuple[str, ...] = ()
+    #: Whether ``train_step`` takes (images, labels) instead of images.
+    uses_labels: bool = False
 
-    def train_step(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        """One update of every network on a per-replica batch [N, H, W, C] in [-1, 1].
+    def train_step(self, batch) -> dict[str, tf.Tensor]:
+        """One update of every network on a per-replica batch: images [N, H, W, C] in
+        [-1, 1], or (images, labels) when ``uses_labels``.
 
         Returns scalar losses already divided by the replica count, so that a
         SUM across replicas is the global mean.

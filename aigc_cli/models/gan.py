@@ -69,6 +69,8 @@ GAN_LOSSES = {"non_saturating": non_saturating_losses}
 class GAN(GenerativeModel):
     """Generator, discriminator, their optimizers and the noise source."""
 
+    metric_names = ("fid",)
+
     def __init__(self, generator: keras.Model, discriminator: keras.Model,
                  g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,
                  loss: str, seed: int):

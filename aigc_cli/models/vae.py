@@ -91,7 +91,7 @@ def diagonal_normal_log_density(z, mean, log_var) -> tf.Tensor:
 class VAE(GenerativeModel):
     """Encoder, decoder, their one optimizer and the reparameterisation noise."""
 
-    metric_names = ("elbo",)
+    metric_names = ("elbo", "fid")
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model,
                  optimizer: keras.optimizers.Optimizer, config: VAEConfig, seed: int):

@@ -88,7 +88,7 @@ def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
                         "replicas": strategy.num_replicas_in_sync})
     # Reseeding by the resume step gives a resumed run a fresh, reproducible data order.
     dataset = training_dataset(images, config.dataset, training.batch_size,
-                               training.seed + start_step)
+                               training.seed + start_step, with_labels=model.uses_labels)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
     preview = images.images[:training.preview_images]
     return Session(model=model, checkpointer=checkpointer,
