@@ -222,6 +222,8 @@ def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: s
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate on the first N images only.")
 @click.option("--importance-samples", type=click.IntRange(min=1), default=100, show_default=True,
               help="VAE: samples per image for the importance-weighted NLL.")
+@click.option("--metrics", "metric_names", metavar="NAME[,NAME]",
+              help="Only these of the model's metrics (e.g. elbo, fid, accuracy).")
 @click.option("--fid-samples", type=click.IntRange(min=2),
               help="Generated images for FID (default: as many as the split has).")
 @click.option("--feature-extractor", type=click.Path(),
@@ -230,7 +232,7 @@ def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: s
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the evaluation's own noise.")
 def evaluate(source: str, as_json: bool, split: str, limit: int | None,
-             importance_samples: int, fid_samples: int | None, feature_extractor: str | None,
+             metric_names: str | None, importance_samples: int, fid_samples: int | None, feature_extractor: str | None,
              seed: int) -> None:
     """Report a trained model's metrics on the dataset's test split.
 
@@ -250,7 +252,8 @@ def evaluate(source: str, as_json: bool, split: str, limit: int | None,
     from aigc_cli.evaluate import evaluate as run_evaluation
 
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aigc"
-    result = run_evaluation(source, split=split, limit=limit, options={
+    chosen = tuple(n.strip() for n in metric_names.split(",")) if metric_names else None
+    result = run_evaluation(source, split=split, limit=limit, metric_names=chosen, options={
         "importance_samples": importance_samples, "seed": seed, "fid_samples": fid_samples,
         "feature_extractor": feature_extractor, "cache_dir": cache})
     if as_json:

@@ -90,6 +90,10 @@ class VAEConfig:
     gaussian_scale: Optional[float] = option(
         None, "fixed std-dev of the gaussian likelihood (in [0, 1] pixel units); null learns "
         "one per pixel", min=0.0, min_exclusive=True)
+    autoregressive_layers: int = option(
+        0, "masked-conv layers of a PixelCNN head that conditions each pixel on the pixels "
+        "above and left of it (PixelVAE, Gulrajani et al. 2017); 0: independent pixels", min=0)
+    autoregressive_width: int = option(16, "channels of the autoregressive head", min=1)
     beta: float = option(1.0, "weight of the KL term (beta-VAE; 1 is the true ELBO)", min=0.0)
     kl_warmup_steps: int = option(0, "ramp the KL weight linearly from 0 to beta over these "
                                   "steps", min=0)

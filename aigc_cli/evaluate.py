@@ -12,12 +12,17 @@ from aigc_cli.metrics import METRICS
 
 
 def evaluate(source: str | Path, split: str = "test", limit: int | None = None,
-             options: dict | None = None) -> dict:
-    """One flat dict: where the numbers come from, then each metric's results."""
+             metric_names: tuple[str, ...] | None = None, options: dict | None = None) -> dict:
+    """One flat dict: where the numbers come from, then each metric's results.
+
+    ``metric_names`` picks some of the family's metrics (default: all of them).
+    """
     trained = load_trained_model(source)
     model, config = trained.model, trained.config
-    if not model.metric_names:
-        raise InputError(f"{config.model.type} models have no evaluation metrics")
+    for name in metric_names or ():
+        if name not in model.metric_names:
+            raise InputError(f"--metrics: {config.model.type} models report "
+                             f"{', '.join(model.metric_names)}; '{name}' is not one of them")
     dataset = dataclasses.replace(config.dataset, split=split)
     data = load_images(dataset)
     data = ImageSet(data.images[:limit], None if data.labels is None else data.labels[:limit],
@@ -27,6 +32,6 @@ def evaluate(source: str | Path, split: str = "test", limit: int | None = None,
               "split": split if dataset.type != "folder" else "folder",
               "num_images": int(len(data.images))}
     options = {"dataset": dataset, **(options or {})}
-    for name in model.metric_names:
+    for name in metric_names or model.metric_names:
         result.update(METRICS.get(name)(model, data, options))
     return result

@@ -69,9 +69,14 @@ def test_bounds_on_a_model_with_a_known_likelihood():
 
 def test_eval_json_on_the_test_split(tiny_vae_run, runner):
     result = runner.invoke(main, ["eval", str(tiny_vae_run), "--json", "--limit", "12",
-                                  "--importance-samples", "5"])
+                                  "--importance-samples", "5", "--metrics", "elbo"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["num_images"] == 12 and report["split"] == "test" and report["step"] == 3
     assert np.isfinite(report["nll_iw_nats"]) and report["neg_elbo_nats"] > 0
     assert report["model"] == "vae" and report["importance_samples"] == 5
+
+
+def test_unknown_metric_for_the_family_is_an_input_error(tiny_vae_run, runner):
+    result = runner.invoke(main, ["eval", str(tiny_vae_run), "--metrics", "accuracy"])
+    assert result.exit_code == 2 and "vae models report elbo, fid" in result.output

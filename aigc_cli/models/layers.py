@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from keras import layers
+import keras
+import numpy as np
+from keras import layers, ops
 
 
 def activation(x, name: str, slope: float = 0.2):
@@ -46,3 +48,38 @@ def residual_block(x, kernel_size: int = 3, act: str = "swish"):
     h = activation(h, act)
     h = layers.Conv2D(filters, kernel_size, padding="same")(h)
     return layers.Add()([x, h])
+
+
+@keras.saving.register_keras_serializable(package="aigc")
+class MaskedConv2D(layers.Conv2D):
+    """A causal convolution for autoregressive pixel models (van den Oord et al. 2016).
+
+    Each output pixel sees only the pixels above it and to its left, in raster
+    order; mask ``A`` also hides the pixel itself (for the first layer, which
+    reads the image), mask ``B`` lets later layers see their own position.
+    """
+
+    def __init__(self, filters: int, kernel_size: int, mask_type: str = "B", **kwargs):
+        super().__init__(filters, kernel_size, padding="same", **kwargs)
+        if mask_type not in ("A", "B"):
+            raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
+        self.mask_type = mask_type
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        height, width = self.kernel_size
+        mask = np.ones(self.kernel.shape, dtype="float32")  # [kh, kw, in, out]
+        mask[height // 2, width // 2 + (self.mask_type == "B"):] = 0.0
+        mask[height // 2 + 1:] = 0.0
+        self.mask = ops.convert_to_tensor(mask)
+
+    def call(self, inputs):
+        outputs = self.convolution_op(inputs, self.kernel * self.mask)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return self.activation(outputs) if self.activation is not None else outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("padding", None)
+        return {**config, "mask_type": self.mask_type}

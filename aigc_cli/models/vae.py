@@ -16,7 +16,8 @@ from keras import layers
 
 from aigc_cli.config import OptimizerConfig, VAEConfig
 from aigc_cli.models.base import GenerativeModel, replica_mean
-from aigc_cli.models.layers import conv_block, dense_block, residual_block
+from aigc_cli.models.layers import (MaskedConv2D, activation, conv_block, dense_block,
+                                    residual_block)
 from aigc_cli.models.optimizers import build_optimizer
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -53,10 +54,39 @@ def build_decoder(config: VAEConfig, image_shape: tuple[int, int, int]) -> keras
         for _ in range(config.residual_blocks):
             x = residual_block(x, config.kernel_size, config.activation)
         x = conv_block(x, width, config.kernel_size, 2, transpose=True, act=config.activation)
-    learned_scale = config.likelihood == "gaussian" and config.gaussian_scale is None
-    outputs = layers.Conv2D(channels * (2 if learned_scale else 1), config.kernel_size,
+    if config.autoregressive_layers:
+        features = conv_block(x, config.autoregressive_width, config.kernel_size,
+                              act=config.activation)
+        return keras.Model(latents, features, name="decoder")
+    outputs = layers.Conv2D(_param_channels(config, channels), config.kernel_size,
                             padding="same", dtype="float32", name="likelihood_params")(x)
     return keras.Model(latents, outputs, name="decoder")
+
+
+def _param_channels(config: VAEConfig, channels: int) -> int:
+    learned_scale = config.likelihood == "gaussian" and config.gaussian_scale is None
+    return channels * (2 if learned_scale else 1)
+
+
+def build_pixel_head(config: VAEConfig, image_shape: tuple[int, int, int]) -> keras.Model:
+    """(targets [N, H, W, C] in [0, 1], decoder features) → likelihood parameters.
+
+    Causal (masked) convolutions make pixel i's parameters depend on the
+    decoder's features and on the pixels before i only, so log p(x|z) is still
+    a sum of per-pixel terms, computed in one pass when x is known.
+    """
+    width = config.autoregressive_width
+    targets = keras.Input(image_shape, name="targets")
+    features = keras.Input((*image_shape[:2], width), name="features")
+    x = MaskedConv2D(width, 7, mask_type="A")(targets)
+    x = layers.Add()([x, layers.Conv2D(width, 1)(features)])
+    for _ in range(config.autoregressive_layers - 1):
+        h = MaskedConv2D(width, 3, mask_type="B")(activation(x, config.activation))
+        h = layers.Add()([h, layers.Conv2D(width, 1)(features)])
+        x = layers.Add()([x, h])
+    params = MaskedConv2D(_param_channels(config, image_shape[-1]), 1, mask_type="B",
+                          dtype="float32")(activation(x, config.activation))
+    return keras.Model([targets, features], params, name="pixel_head")
 
 
 def gaussian_kl(z_mean: tf.Tensor, z_log_var: tf.Tensor) -> tf.Tensor:
@@ -94,10 +124,12 @@ class VAE(GenerativeModel):
     metric_names = ("elbo", "fid")
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model,
-                 optimizer: keras.optimizers.Optimizer, config: VAEConfig, seed: int):
+                 pixel_head: keras.Model | None, optimizer: keras.optimizers.Optimizer,
+                 config: VAEConfig, seed: int):
         super().__init__(name="vae")
         self.encoder = encoder
         self.decoder = decoder
+        self.pixel_head = pixel_head
         self.vae_optimizer = optimizer
         self.latent_dim = config.latent_dim
         self.likelihood = config.likelihood
@@ -111,12 +143,14 @@ class VAE(GenerativeModel):
         return self.encoder(images, training=False)
 
     def decode_params(self, z: tf.Tensor) -> tf.Tensor:
-        """Likelihood parameters of p(x|z) (see ``build_decoder``)."""
+        """The decoder's output for z: likelihood parameters, or the autoregressive
+        head's conditioning features (see ``build_decoder``)."""
         return self.decoder(z, training=False)
 
-    def log_likelihood(self, images: tf.Tensor, params: tf.Tensor) -> tf.Tensor:
-        """log p(x|z) per image [N] for images in [-1, 1] and decoder outputs ``params``."""
+    def log_likelihood(self, images: tf.Tensor, decoded: tf.Tensor) -> tf.Tensor:
+        """log p(x|z) per image [N] for images in [-1, 1] and decoder outputs ``decoded``."""
         targets = (images + 1.0) * 0.5
+        params = self.pixel_head([targets, decoded]) if self.pixel_head else decoded
         if self.likelihood == "bernoulli":
             return bernoulli_log_likelihood(targets, params)
         mean, log_scale = self._gaussian_params(params)
@@ -143,19 +177,34 @@ class VAE(GenerativeModel):
             reconstruction = -self.log_likelihood(images, self.decoder(z, training=True))
             kl = gaussian_kl(z_mean, z_log_var)
             loss = replica_mean(reconstruction + self.kl_weight() * kl)
-        variables = self.encoder.trainable_variables + self.decoder.trainable_variables
+        variables = self._trained_variables()
         self.vae_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return {"loss": loss, "reconstruction_loss": replica_mean(reconstruction),
                 "kl_loss": replica_mean(kl), "neg_elbo": replica_mean(reconstruction + kl)}
 
-    def decode_mean(self, z: tf.Tensor) -> tf.Tensor:
-        """Mean image of p(x|z), in [-1, 1]."""
-        params = self.decode_params(z)
+    def _mean(self, params: tf.Tensor) -> tf.Tensor:
         if self.likelihood == "bernoulli":
-            mean = tf.sigmoid(params)
-        else:
-            mean = tf.clip_by_value(self._gaussian_params(params)[0], 0.0, 1.0)
-        return mean * 2.0 - 1.0
+            return tf.sigmoid(params)
+        return tf.clip_by_value(self._gaussian_params(params)[0], 0.0, 1.0)
+
+    def decode_mean(self, z: tf.Tensor) -> tf.Tensor:
+        """Mean image of p(x|z), in [-1, 1].
+
+        With the autoregressive head, pixels are filled in raster order, each
+        set to its conditional mean given the pixels before it (one head pass
+        per pixel; exact for the factorised decoder, greedy for the head).
+        """
+        decoded = self.decode_params(z)
+        if not self.pixel_head:
+            return self._mean(decoded) * 2.0 - 1.0
+        shape = tf.concat([tf.shape(decoded)[:3], [self.pixel_head.input[0].shape[-1]]], 0)
+        height, width = decoded.shape[1], decoded.shape[2]
+        targets = tf.zeros(shape)
+        for index in tf.range(height * width):
+            mean = self._mean(self.pixel_head([targets, decoded], training=False))
+            position = tf.reshape(tf.one_hot(index, height * width), (1, height, width, 1))
+            targets += position * mean
+        return targets * 2.0 - 1.0
 
     def generate(self, latents):
         return self.decode_mean(latents)
@@ -175,22 +224,27 @@ class VAE(GenerativeModel):
     def optimizers_by_network(self):
         return {"vae": self.vae_optimizer}
 
+    def _trained_variables(self):
+        networks = [self.encoder, self.decoder] + ([self.pixel_head] if self.pixel_head else [])
+        return [v for network in networks for v in network.trainable_variables]
+
     def build_optimizers(self):
-        self.vae_optimizer.build(self.encoder.trainable_variables
-                                 + self.decoder.trainable_variables)
+        self.vae_optimizer.build(self._trained_variables())
 
     def checkpoint_items(self):
-        return {"encoder": self.encoder, "decoder": self.decoder,
-                "vae_optimizer": self.vae_optimizer, "noise": self.noise}
+        return {**self.inference_items(), "vae_optimizer": self.vae_optimizer,
+                "noise": self.noise}
 
     def inference_items(self):
-        return {"encoder": self.encoder, "decoder": self.decoder}
+        items = {"encoder": self.encoder, "decoder": self.decoder}
+        return {**items, "pixel_head": self.pixel_head} if self.pixel_head else items
 
 
 def build_vae(model_config: VAEConfig, optimizer_configs: dict[str, OptimizerConfig],
               image_shape: tuple[int, int, int], seed: int) -> VAE:
     """A VAE for ``image_shape`` with its optimizer (see ``ModelBuilder``)."""
+    head = build_pixel_head(model_config, image_shape) if model_config.autoregressive_layers else None
     return VAE(encoder=build_encoder(model_config, image_shape),
-               decoder=build_decoder(model_config, image_shape),
+               decoder=build_decoder(model_config, image_shape), pixel_head=head,
                optimizer=build_optimizer(optimizer_configs["vae"], "vae_optimizer"),
                config=model_config, seed=seed)
