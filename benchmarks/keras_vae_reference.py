@@ -29,6 +29,7 @@ from aigc_cli.config import DatasetConfig
 from aigc_cli.data.sources import load_images
 from aigc_cli.imaging import make_grid, save_png, to_uint8
 from aigc_cli.metrics.elbo import evaluate_elbo
+from aigc_cli.metrics.fid import evaluate_fid
 from aigc_cli.models.vae import bernoulli_log_likelihood, gaussian_kl
 
 LATENT_DIM = 2
@@ -53,9 +54,11 @@ def build_decoder() -> keras.Model:
 
 
 class ExampleVAE:
-    """The example's networks behind the interface ``metrics.elbo`` measures."""
+    """The example's networks behind the interface ``metrics.elbo`` and ``metrics.fid``
+    measure."""
 
     likelihood = "bernoulli"
+    latent_dim = LATENT_DIM
 
     def __init__(self):
         self.encoder, self.decoder = build_encoder(), build_decoder()
@@ -68,6 +71,9 @@ class ExampleVAE:
 
     def log_likelihood(self, images, logits):
         return bernoulli_log_likelihood((images + 1.0) * 0.5, logits)
+
+    def generate(self, latents):  # the decoder's mean image, in [-1, 1]
+        return tf.sigmoid(self.decode_params(latents)) * 2.0 - 1.0
 
 
 def train(vae: ExampleVAE, images: np.ndarray, seconds: float, seed: int) -> dict:
@@ -103,6 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=480.0)
     parser.add_argument("--importance-samples", type=int, default=100)
+    parser.add_argument("--fid-samples", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/keras_vae_reference"))
     args = parser.parse_args()
@@ -111,11 +118,13 @@ def main() -> None:
     report = {"model": "keras.io VAE example (latent 2)"}
     report.update(train(vae, load_images(DatasetConfig(split="train")).images, args.seconds,
                         args.seed))
-    test = load_images(DatasetConfig(split="test")).images
-    report.update(evaluate_elbo(vae, test, {"importance_samples": args.importance_samples,
-                                            "seed": args.seed}))
+    test = load_images(DatasetConfig(split="test"))
+    options = {"importance_samples": args.importance_samples, "seed": args.seed,
+               "dataset": DatasetConfig(split="test"), "fid_samples": args.fid_samples}
+    report.update(evaluate_elbo(vae, test, options))
+    report.update(evaluate_fid(vae, test, options))
     latents = np.random.default_rng(args.seed).standard_normal((64, LATENT_DIM))
-    prior = tf.sigmoid(vae.decode_params(tf.constant(latents, tf.float32))).numpy() * 2 - 1
+    prior = vae.generate(tf.constant(latents, tf.float32)).numpy()
     args.out.mkdir(parents=True, exist_ok=True)
     save_png(make_grid(to_uint8(prior)), args.out / "prior_samples.png")
     print(json.dumps(report))
