@@ -11,127 +11,22 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Optional
+from typing import Any, Literal, Optional
 
 import yaml
 
 from aigc_cli.errors import ConfigError
+from aigc_cli.model_configs import (MODEL_CONFIGS, ClassifierConfig, DCGANConfig,  # noqa: F401
+                                    DenoiserConfig, VAEConfig, upsampling_plan)
 from aigc_cli.schema import did_you_mean, option, parse, section, to_dict
 from aigc_cli.utils.files import atomic_write_text
 
 
 @dataclass(frozen=True)
-class DCGANConfig:
-    """A DCGAN: Dense projection → transposed convolutions; strided-conv critic."""
-
-    optimizers: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
-
-    type: str = option("dcgan", "model family (registry name)")
-    latent_dim: int = option(100, "size of the generator's input noise vector", min=1)
-    generator_widths: tuple[int, ...] = option(
-        (256, 128, 64), "channels of the Dense projection, then of each hidden "
-        "Conv2DTranspose; the last layers upsample 2x", min=1)
-    discriminator_widths: tuple[int, ...] = option(
-        (64, 128), "channels of each stride-2 Conv2D in the discriminator", min=1)
-    kernel_size: int = option(5, "convolution kernel size in both networks", min=1)
-    dropout: float = option(0.3, "dropout after each discriminator conv", min=0.0, max=0.99)
-    batch_norm: bool = option(True, "batch normalisation in the generator")
-    leaky_relu_slope: float = option(0.3, "negative slope of the LeakyReLU activations",
-                                     min=0.0, max=1.0)
-    loss: Literal["non_saturating"] = option("non_saturating", "GAN loss")
-
-    def check(self, dataset: "DatasetConfig") -> None:
-        """Cross-section checks that need the image size."""
-        if not self.generator_widths:
-            raise ConfigError("model.generator_widths must list at least one width",
-                              key="model.generator_widths")
-        if not self.discriminator_widths:
-            raise ConfigError("model.discriminator_widths must list at least one width",
-                              key="model.discriminator_widths")
-        if upsampling_plan(dataset.image_size, len(self.generator_widths))[1] < 1:
-            raise ConfigError(
-                f"dataset.image_size {dataset.image_size} cannot be reached by doubling "
-                "from a small base; use a size like 28, 32, 48 or 64",
-                key="dataset.image_size")
-
-
-def upsampling_plan(image_size: int, max_doublings: int) -> tuple[int, int]:
-    """(base size, number of 2x upsamplings) for a generator ending at image_size.
-
-    Halves the image size while it stays an even number ≥ 8, at most
-    ``max_doublings`` times: 28 → base 7 after 2, 32 → base 4 after 3.
-    """
-    base, doublings = image_size, 0
-    while doublings < max_doublings and base % 2 == 0 and base >= 8:
-        base, doublings = base // 2, doublings + 1
-    return base, doublings
-
-
-@dataclass(frozen=True)
-class VAEConfig:
-    """A convolutional VAE: encoder → (z_mean, z_log_var) → z → decoder (Kingma & Welling 2014)."""
-
-    optimizers: ClassVar[tuple[str, ...]] = ("vae",)
-
-    type: str = option("vae", "model family (registry name)")
-    latent_dim: int = option(32, "size of the latent vector z", min=1)
-    encoder_widths: tuple[int, ...] = option(
-        (32, 64), "channels of each stride-2 conv in the encoder; the decoder mirrors them",
-        min=1)
-    residual_blocks: int = option(0, "residual blocks after each conv, in both networks", min=0)
-    hidden_units: int = option(256, "Dense layer between conv features and the latent "
-                               "(0: none)", min=0)
-    kernel_size: int = option(3, "convolution kernel size", min=1)
-    activation: Literal["relu", "leaky_relu", "swish", "elu", "gelu"] = option(
-        "swish", "activation after each layer")
-    likelihood: Literal["bernoulli", "gaussian"] = option(
-        "bernoulli", "p(x|z) per pixel; bernoulli treats pixel values in [0, 1] as "
-        "probabilities")
-    gaussian_scale: Optional[float] = option(
-        None, "fixed std-dev of the gaussian likelihood (in [0, 1] pixel units); null learns "
-        "one per pixel", min=0.0, min_exclusive=True)
-    autoregressive_layers: int = option(
-        0, "masked-conv layers of a PixelCNN head that conditions each pixel on the pixels "
-        "above and left of it (PixelVAE, Gulrajani et al. 2017); 0: independent pixels", min=0)
-    autoregressive_width: int = option(16, "channels of the autoregressive head", min=1)
-    beta: float = option(1.0, "weight of the KL term (beta-VAE; 1 is the true ELBO)", min=0.0)
-    kl_warmup_steps: int = option(0, "ramp the KL weight linearly from 0 to beta over these "
-                                  "steps", min=0)
-
-    def check(self, dataset: "DatasetConfig") -> None:
-        """Cross-section checks that need the image size."""
-        if not self.encoder_widths:
-            raise ConfigError("model.encoder_widths must list at least one width",
-                              key="model.encoder_widths")
-        factor = 2 ** len(self.encoder_widths)
-        if dataset.image_size % factor:
-            raise ConfigError(
-                f"dataset.image_size {dataset.image_size} must be divisible by {factor} "
-                f"(one halving per model.encoder_widths entry)", key="dataset.image_size")
-
-
-@dataclass(frozen=True)
-class ClassifierConfig:
-    """A small CNN classifier; its penultimate layer is a feature extractor for FID."""
-
-    optimizers: ClassVar[tuple[str, ...]] = ("classifier",)
-
-    type: str = option("classifier", "model family (registry name)")
-    widths: tuple[int, ...] = option((32, 64, 128), "channels of each conv stage (two 3x3 "
-                                     "convs, then 2x2 max-pooling)", min=1)
-    feature_units: int = option(128, "width of the feature layer used for FID/KID", min=1)
-    num_classes: int = option(10, "number of labels", min=2)
-    dropout: float = option(0.3, "dropout before the output layer", min=0.0, max=0.99)
-
-    def check(self, dataset: "DatasetConfig") -> None:
-        """The classifier pools by 2 per stage; the image must survive that."""
-        if dataset.image_size < 2 ** len(self.widths):
-            raise ConfigError(f"dataset.image_size {dataset.image_size} is too small for "
-                              f"{len(self.widths)} pooling stages", key="dataset.image_size")
-
-
-MODEL_CONFIGS: dict[str, type] = {"dcgan": DCGANConfig, "vae": VAEConfig,
-                                  "classifier": ClassifierConfig}
+class NoiseConfig:
+    sigma: float | tuple[float, ...] = option(
+        25.0, "Gaussian noise std-dev in 0-255 units: one value, or [low, high] for a "
+        "uniformly drawn level per image (blind training)", min=0.0, max=255.0)
 
 
 @dataclass(frozen=True)
@@ -148,6 +43,18 @@ class DatasetConfig:
     shuffle_buffer: Optional[int] = option(None, "shuffle buffer in images; null shuffles "
                                            "the whole dataset", min=1)
     download: bool = option(True, "fall back to Keras' downloader when no local copy exists")
+    patch_size: Optional[int] = option(None, "train on random square patches of this size "
+                                       "cut from full-size images (denoisers) instead of "
+                                       "whole images fitted to image_size", min=4)
+    random_rotations: bool = option(False, "random 90-degree rotations and flips of patches")
+    noise: Optional[NoiseConfig] = option(None, "synthesize noisy copies of the clean images "
+                                          "(denoisers): dataset.noise.sigma")
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """Shape of one training example: a patch, or a whole fitted image."""
+        size = self.patch_size or self.image_size
+        return (size, size, self.channels)
 
 
 @dataclass(frozen=True)
@@ -161,6 +68,10 @@ class OptimizerConfig:
     momentum: float = option(0.0, "momentum of SGD and RMSprop", min=0.0, max=1.0)
     clipnorm: Optional[float] = option(None, "clip each gradient to this L2 norm",
                                        min=0.0, min_exclusive=True)
+    schedule: Literal["constant", "cosine"] = option(
+        "constant", "learning-rate schedule; cosine decays to 1% over decay_steps")
+    decay_steps: Optional[int] = option(None, "steps of the cosine decay (default: "
+                                        "training.steps)", min=1)
 
 
 @dataclass(frozen=True)
@@ -219,10 +130,20 @@ def build_config(data: Any) -> RunConfig:
     model = _build_model(data.get("model"))
     dataset = parse(DatasetConfig, data.get("dataset"), "dataset")
     optimizer = _build_optimizers(type(model).optimizers, data.get("optimizer"))
-    config = RunConfig(model=model, dataset=dataset, optimizer=optimizer,
-                       training=parse(TrainingConfig, data.get("training"), "training"),
+    training = parse(TrainingConfig, data.get("training"), "training")
+    optimizer = {name: dataclasses.replace(o, decay_steps=training.steps)
+                 if o.schedule == "cosine" and o.decay_steps is None else o
+                 for name, o in optimizer.items()}
+    config = RunConfig(model=model, dataset=dataset, optimizer=optimizer, training=training,
                        output=parse(OutputConfig, data.get("output"), "output"))
     model.check(dataset)
+    if dataset.noise is not None and config.model.type != "denoiser":
+        raise ConfigError(f"dataset.noise is for denoisers; a {config.model.type} model trains "
+                          "on clean images", key="dataset.noise")
+    sigma = dataset.noise.sigma if dataset.noise else 0.0
+    if isinstance(sigma, tuple) and (len(sigma) != 2 or sigma[0] > sigma[1]):
+        raise ConfigError(f"dataset.noise.sigma must be one number or [low, high], got "
+                          f"{list(sigma)}", key="dataset.noise.sigma")
     if dataset.type == "folder" and not dataset.path:
         raise ConfigError("dataset.path is required for dataset.type 'folder'",
                           key="dataset.path")

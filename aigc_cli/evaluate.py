@@ -7,7 +7,6 @@ from pathlib import Path
 
 from aigc_cli.data.sources import ImageSet, load_images
 from aigc_cli.errors import InputError
-from aigc_cli.inference import load_trained_model
 from aigc_cli.metrics import METRICS
 
 
@@ -15,23 +14,42 @@ def evaluate(source: str | Path, split: str = "test", limit: int | None = None,
              metric_names: tuple[str, ...] | None = None, options: dict | None = None) -> dict:
     """One flat dict: where the numbers come from, then each metric's results.
 
+    ``source`` is a run dir, a checkpoint or a built-in model name;
     ``metric_names`` picks some of the family's metrics (default: all of them).
     """
-    trained = load_trained_model(source)
-    model, config = trained.model, trained.config
+    model, result, dataset = _load(str(source))
     for name in metric_names or ():
         if name not in model.metric_names:
-            raise InputError(f"--metrics: {config.model.type} models report "
+            raise InputError(f"--metrics: {result['model']} models report "
                              f"{', '.join(model.metric_names)}; '{name}' is not one of them")
-    dataset = dataclasses.replace(config.dataset, split=split)
-    data = load_images(dataset)
-    data = ImageSet(data.images[:limit], None if data.labels is None else data.labels[:limit],
-                    data.origin)
-    result = {"run_dir": str(trained.run.root), "checkpoint": trained.checkpoint,
-              "step": trained.step, "model": config.model.type, "dataset": dataset.type,
-              "split": split if dataset.type != "folder" else "folder",
-              "num_images": int(len(data.images))}
+    data = None
+    if model.evaluates_on_split:
+        dataset = dataclasses.replace(dataset, split=split)
+        full = load_images(dataset)
+        labels = None if full.labels is None else full.labels[:limit]
+        data = ImageSet(full.images[:limit], labels, full.origin)
+        result.update({"dataset": dataset.type,
+                       "split": split if dataset.type != "folder" else "folder",
+                       "num_images": int(len(data.images))})
     options = {"dataset": dataset, **(options or {})}
     for name in metric_names or model.metric_names:
         result.update(METRICS.get(name)(model, data, options))
     return result
+
+
+def _load(source: str):
+    from aigc_cli.denoise import BUILTIN_MODELS
+    from aigc_cli.inference import load_trained_model
+    from aigc_cli.models.assets import ASSETS, load_model_asset
+
+    if source in BUILTIN_MODELS:
+        path = ASSETS / BUILTIN_MODELS[source]
+        if not path.is_file():
+            raise InputError(f"the built-in '{source}' denoiser is not in this installation "
+                             f"({path})")
+        model = load_model_asset(path)
+        return model, {"model": f"built-in {source} denoiser"}, None
+    trained = load_trained_model(source)
+    return trained.model, {"run_dir": str(trained.run.root), "checkpoint": trained.checkpoint,
+                           "step": trained.step, "model": trained.config.model.type}, \
+        trained.config.dataset

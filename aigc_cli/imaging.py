@@ -27,6 +27,12 @@ def read_image(path: str | Path, draft_size: int | None = None) -> Image.Image:
         return ImageOps.exif_transpose(image)
 
 
+def to_array(image: Image.Image, channels: int) -> np.ndarray:
+    """uint8 [H, W, channels] at full size, converted to gray or RGB."""
+    array = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+    return array[..., None] if channels == 1 else array
+
+
 def fit_square(image: Image.Image, size: int, channels: int) -> np.ndarray:
     """Resize the short side to ``size`` and centre-crop: uint8 [size, size, channels]."""
     image = image.convert("L" if channels == 1 else "RGB")

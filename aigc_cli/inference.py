@@ -30,8 +30,7 @@ def load_trained_model(source: str | Path) -> TrainedModel:
     """The model a RUN_DIR (latest checkpoint) or CHECKPOINT prefix holds."""
     run, prefix = resolve_checkpoint(source)
     config = run.load_config()
-    image_shape = (config.dataset.image_size, config.dataset.image_size, config.dataset.channels)
-    model = MODEL_FAMILIES.get(config.model.type)(config.model, config.optimizer, image_shape,
-                                                  config.training.seed)
+    model = MODEL_FAMILIES.get(config.model.type)(config.model, config.optimizer,
+                                                  config.dataset.image_shape, config.training.seed)
     restore_for_inference(prefix, model.inference_items())
     return TrainedModel(model, config, run, prefix)

@@ -171,6 +171,11 @@ def describe_fields(cls: type, prefix: str = "") -> list[tuple[str, str, Any, st
     for field in dataclasses.fields(cls):
         key = f"{prefix}{field.name}"
         hint = hints[field.name]
+        inner = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)]
+        if inner and typing.get_origin(hint) in (Union, types.UnionType):
+            rows.append((key, "section / null", None, field.metadata.get("help", "")))
+            rows.extend(describe_fields(inner[0], key + "."))
+            continue
         if dataclasses.is_dataclass(hint):
             rows.append((key, "section", "", field.metadata.get("help", "")))
             rows.extend(describe_fields(hint, key + "."))

@@ -76,6 +76,39 @@ def tiny_vae_run(idx_folder, tmp_path):
     return train(config, quiet=True).run_dir
 
 
+TINY_DENOISER = {"type": "denoiser", "depth": 4, "width": 4, "half_resolution": True}
+
+
+def make_photo_folder(folder: Path, count: int = 6, size: int = 40, channels: int = 1) -> Path:
+    """Smooth random images with some edges, as PNG files."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    for index in range(count):
+        base = rng.uniform(0, 255, (size // 8, size // 8, channels))
+        image = np.kron(base, np.ones((8, 8, 1))).astype(np.uint8)
+        Image.fromarray(image[..., 0] if channels == 1 else image).save(folder / f"{index}.png")
+    return folder
+
+
+@pytest.fixture
+def tiny_denoiser_run(tmp_path):
+    """A tiny half-resolution denoiser trained for 2 steps on gray patches."""
+    from aigc_cli.training.loop import train
+
+    data = make_photo_folder(tmp_path / "clean")
+    config = build_config({
+        "model": dict(TINY_DENOISER),
+        "dataset": {"type": "folder", "path": str(data), "channels": 1, "patch_size": 16,
+                    "random_rotations": True, "noise": {"sigma": [0, 55]}},
+        "training": {"batch_size": 4, "steps": 2, "log_every": 1, "sample_every": 2,
+                     "checkpoint_every": 2, "preview_images": 4},
+        "output": {"run_dir": str(tmp_path / "denoiser_run")},
+    })
+    return train(config, quiet=True).run_dir
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()

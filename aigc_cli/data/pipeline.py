@@ -1,31 +1,50 @@
-"""The tf.data training pipeline over decoded images."""
+"""The tf.data training pipelines over decoded images."""
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from aigc_cli.config import DatasetConfig
+from aigc_cli.data.noise import add_gaussian_noise, sigma_range
 from aigc_cli.data.sources import ImageSet
 from aigc_cli.errors import DataError
 
 
 def training_dataset(images: ImageSet, config: DatasetConfig, batch_size: int,
                      seed: int, with_labels: bool = False) -> tf.data.Dataset:
-    """An endless stream of shuffled batches [batch_size, H, W, C] in [-1, 1]
-    (with ``with_labels``: (images, labels [batch_size] int32) pairs).
+    """An endless stream of fixed-size batches.
 
-    Batches have a fixed size (``drop_remainder``), so the compiled step is
-    traced once. The data are small and already decoded, so they live in
-    memory and the host only shuffles indices' worth of work per step.
+    Elements: images [batch_size, H, W, C] in [-1, 1]; (images, labels) with
+    ``with_labels``; with ``dataset.noise``, (noisy, clean, sigma) in [0, 1]
+    units (the denoising convention). Fixed batch shapes (``drop_remainder``)
+    mean the compiled step is traced once.
     """
+    if config.patch_size:
+        dataset = _patch_batches(images, config, batch_size, seed)
+    else:
+        dataset = _whole_image_batches(images, config, batch_size, seed, with_labels)
+    if config.noise is not None:
+        levels = sigma_range(config.noise.sigma)
+        dataset = dataset.enumerate().map(
+            lambda index, batch: add_gaussian_noise((batch + 1.0) * 0.5, levels,
+                                                    tf.stack([tf.cast(seed, tf.int64), index])),
+            num_parallel_calls=tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = True
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _whole_image_batches(images: ImageSet, config: DatasetConfig, batch_size: int, seed: int,
+                         with_labels: bool) -> tf.data.Dataset:
     count = len(images.images)
     if count < batch_size:
         raise DataError(f"{images.origin} has {count} images, fewer than training.batch_size "
                         f"{batch_size}; lower training.batch_size or add images")
-    buffer = min(config.shuffle_buffer or count, count)
     if with_labels and images.labels is None:
         raise DataError(f"{images.origin} has no labels; this model trains on a labelled "
                         "dataset (dataset.type fashion_mnist or mnist)")
+    buffer = min(config.shuffle_buffer or count, count)
     elements = (images.images, images.labels.astype("int32")) if with_labels else images.images
     dataset = tf.data.Dataset.from_tensor_slices(elements)
     dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
@@ -38,7 +57,55 @@ def training_dataset(images: ImageSet, config: DatasetConfig, batch_size: int,
             batch = tf.image.random_flip_left_right(batch, seed=seed)
         return (batch, *labels) if labels else batch
 
-    dataset = dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
-    options = tf.data.Options()
-    options.deterministic = True
-    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+    return dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _patch_batches(images: ImageSet, config: DatasetConfig, batch_size: int,
+                   seed: int) -> tf.data.Dataset:
+    """Random patch_size crops (with optional dihedral augmentation) of full images."""
+    size = config.patch_size
+    sources = [image for image in images.images if min(image.shape[:2]) >= size]
+    if not sources:
+        raise DataError(f"no image under {images.origin} is at least dataset.patch_size "
+                        f"({size}) pixels on its short side")
+    channels = sources[0].shape[-1]
+
+    def batches():
+        rng = np.random.default_rng(seed)
+        while True:
+            yield sample_patches(sources, size, batch_size, rng, config.random_rotations)
+
+    dataset = tf.data.Dataset.from_generator(
+        batches, output_signature=tf.TensorSpec((batch_size, size, size, channels), tf.uint8))
+    return dataset.map(lambda batch: tf.cast(batch, tf.float32) / 127.5 - 1.0)
+
+
+def sample_patches(sources: list, size: int, count: int, rng: np.random.Generator,
+                   random_rotations: bool) -> np.ndarray:
+    """``count`` random size x size crops, uint8 [count, size, size, C]."""
+    patches = []
+    for index in rng.integers(0, len(sources), count):
+        image = sources[index]
+        top = rng.integers(0, image.shape[0] - size + 1)
+        left = rng.integers(0, image.shape[1] - size + 1)
+        patch = image[top:top + size, left:left + size]
+        if random_rotations:
+            patch = np.rot90(patch, k=rng.integers(0, 4))
+            if rng.integers(0, 2):
+                patch = patch[:, ::-1]
+        patches.append(patch)
+    return np.stack(patches)
+
+
+def preview_batch(images: ImageSet, config: DatasetConfig, count: int) -> np.ndarray:
+    """A fixed uint8 batch for the preview grids: the first images (centre crops of
+    patch_size when training on patches)."""
+    if not config.patch_size:
+        return images.images[:count]
+    size = config.patch_size
+    crops = []
+    for image in images.images:
+        if min(image.shape[:2]) >= size and len(crops) < count:
+            top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
+            crops.append(image[top:top + size, left:left + size])
+    return np.stack(crops)

@@ -18,7 +18,7 @@ from PIL import Image
 
 from aigc_cli.config import DatasetConfig
 from aigc_cli.errors import DataError
-from aigc_cli.imaging import IMAGE_SUFFIXES, fit_square, read_image
+from aigc_cli.imaging import IMAGE_SUFFIXES, fit_square, read_image, to_array
 
 log = logging.getLogger("aigc")
 
@@ -32,9 +32,10 @@ IDX_FILES = {
 
 @dataclass(frozen=True)
 class ImageSet:
-    """Decoded images [N, H, W, C] uint8, optional labels [N], and their origin."""
+    """Decoded images [N, H, W, C] uint8 (or a list of [H, W, C] arrays of different
+    sizes, for patch training), optional labels [N], and their origin."""
 
-    images: np.ndarray
+    images: np.ndarray | list
     labels: np.ndarray | None
     origin: str
 
@@ -43,7 +44,8 @@ def load_images(config: DatasetConfig, split: str | None = None) -> ImageSet:
     """The dataset's images at ``config.image_size`` and ``config.channels``."""
     split = split or config.split
     if config.type == "folder":
-        return load_folder(Path(config.path), config.image_size, config.channels)
+        size = None if config.patch_size else config.image_size
+        return load_folder(Path(config.path), size, config.channels)
     found = load_idx_dataset(config.type, split, config.path, config.download)
     images = found.images
     if images.shape[1:] != (config.image_size, config.image_size, config.channels):
@@ -142,8 +144,9 @@ def list_image_files(folder: Path) -> list[Path]:
                   if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
-def load_folder(folder: Path, size: int, channels: int) -> ImageSet:
-    """Every decodable image under ``folder``, fitted to size x size x channels.
+def load_folder(folder: Path, size: int | None, channels: int) -> ImageSet:
+    """Every decodable image under ``folder``, fitted to size x size x channels, or,
+    with ``size`` None, at full size (then ``images`` is a list of arrays).
 
     Files that cannot be decoded are skipped and reported in one warning.
     """
@@ -153,6 +156,8 @@ def load_folder(folder: Path, size: int, channels: int) -> ImageSet:
 
     def decode(path: Path):
         try:
+            if size is None:
+                return to_array(read_image(path), channels)
             return fit_square(read_image(path, draft_size=size), size, channels)
         except Exception as error:  # Pillow raises many types on broken files
             return f"{path}: {type(error).__name__}: {error}"
@@ -167,4 +172,4 @@ def load_folder(folder: Path, size: int, channels: int) -> ImageSet:
                     len(failures), len(files), folder, failures[0])
     if not images:
         raise DataError(f"none of the {len(files)} image files under {folder} could be decoded")
-    return ImageSet(np.stack(images), None, str(folder))
+    return ImageSet(np.stack(images) if size else images, None, str(folder))

@@ -6,6 +6,7 @@ from aigc_cli.registry import Registry
 
 METRICS = Registry("metric", {
     "accuracy": "aigc_cli.metrics.accuracy:evaluate_accuracy",
+    "denoising": "aigc_cli.metrics.denoising:evaluate_denoising",
     "elbo": "aigc_cli.metrics.elbo:evaluate_elbo",
     "fid": "aigc_cli.metrics.fid:evaluate_fid",
 })

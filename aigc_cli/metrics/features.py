@@ -1,16 +1,12 @@
 """Feature extractors for FID/KID: the project's own classifiers.
 
 A classifier trained by ``aigc train`` (``model.type: classifier``) is used
-either from its run dir or from a shipped asset (``aigc_cli/assets/``): a
-``.npz`` of weight arrays plus the JSON of its model config, loaded without
-pickle, so nothing in the file can execute.
+either from its run dir or from a shipped asset (``aigc_cli/models/assets.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -18,14 +14,9 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from aigc_cli.config import ClassifierConfig, DatasetConfig
-from aigc_cli.errors import CheckpointError, ConfigError, InputError
-from aigc_cli.models.classifier import build_classifier_network
-from aigc_cli.schema import parse, to_dict
-from aigc_cli.utils.files import atomic_path
-
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-
+from aigc_cli.config import DatasetConfig
+from aigc_cli.errors import InputError
+from aigc_cli.models.assets import ASSETS, load_model_asset
 
 @dataclass(frozen=True)
 class FeatureExtractor:
@@ -73,32 +64,9 @@ def load_feature_extractor(dataset: DatasetConfig, source: str | None = None) ->
             f"no shipped feature extractor for dataset '{dataset.type}' (looked for {path}); "
             "train one (see configs/fashion_mnist_classifier.yaml) and pass "
             "--feature-extractor RUN_DIR")
-    network = load_classifier_asset(path)
+    network = load_model_asset(path).classifier
     return FeatureExtractor(f"aigc {path.stem}", _fingerprint(network),
                             tuple(network.input_shape[1:]), network)
-
-
-def save_classifier_asset(network, config: ClassifierConfig, image_shape, path: Path) -> None:
-    """Weights and config of a classifier network as a pickle-free ``.npz``."""
-    arrays = {f"weight_{i:03d}": w for i, w in enumerate(network.get_weights())}
-    meta = json.dumps({"config": to_dict(config), "image_shape": list(image_shape)})
-    with atomic_path(path) as temporary:
-        with open(temporary, "wb") as stream:
-            np.savez_compressed(stream, meta=np.array(meta), **arrays)
-
-
-def load_classifier_asset(path: Path):
-    """The classifier network stored by ``save_classifier_asset``."""
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            meta = json.loads(str(stored["meta"]))
-            weights = [stored[k] for k in sorted(stored.files) if k.startswith("weight_")]
-        config = parse(ClassifierConfig, meta["config"], "model")
-        network = build_classifier_network(config, tuple(meta["image_shape"]))
-        network.set_weights(weights)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, ConfigError) as error:
-        raise CheckpointError(f"{path} is not a valid aigc classifier asset: {error}") from None
-    return network
 
 
 def _fingerprint(network) -> str:

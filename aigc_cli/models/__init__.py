@@ -11,4 +11,5 @@ MODEL_FAMILIES = Registry("model type", {
     "dcgan": "aigc_cli.models.gan:build_dcgan",
     "vae": "aigc_cli.models.vae:build_vae",
     "classifier": "aigc_cli.models.classifier:build_classifier",
+    "denoiser": "aigc_cli.models.denoiser:build_denoiser",
 })

@@ -23,6 +23,9 @@ class GenerativeModel(keras.Model):
     metric_names: tuple[str, ...] = ()
     #: Whether ``train_step`` takes (images, labels) instead of images.
     uses_labels: bool = False
+    #: Whether ``aigc eval`` measures on the dataset's test split (else the metric
+    #: brings its own data, like a denoiser's --clean folder).
+    evaluates_on_split: bool = True
 
     def train_step(self, batch) -> dict[str, tf.Tensor]:
         """One update of every network on a per-replica batch: images [N, H, W, C] in

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers, ops
 
 
@@ -83,3 +84,33 @@ class MaskedConv2D(layers.Conv2D):
         config = super().get_config()
         config.pop("padding", None)
         return {**config, "mask_type": self.mask_type}
+
+
+@keras.saving.register_keras_serializable(package="aigc")
+class PixelUnshuffle(layers.Layer):
+    """[N, H, W, C] → [N, H/s, W/s, C·s²]: each s x s block becomes channels."""
+
+    def __init__(self, block_size: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.block_size = block_size
+
+    def call(self, inputs):
+        return tf.nn.space_to_depth(inputs, self.block_size)
+
+    def get_config(self):
+        return {**super().get_config(), "block_size": self.block_size}
+
+
+@keras.saving.register_keras_serializable(package="aigc")
+class PixelShuffle(layers.Layer):
+    """[N, H, W, C·s²] → [N, H·s, W·s, C]: the inverse of ``PixelUnshuffle``."""
+
+    def __init__(self, block_size: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.block_size = block_size
+
+    def call(self, inputs):
+        return tf.nn.depth_to_space(inputs, self.block_size)
+
+    def get_config(self):
+        return {**super().get_config(), "block_size": self.block_size}

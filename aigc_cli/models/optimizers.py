@@ -9,7 +9,11 @@ from aigc_cli.config import OptimizerConfig
 
 def build_optimizer(config: OptimizerConfig, name: str) -> keras.optimizers.Optimizer:
     """A Keras optimizer named ``name`` (its variables show under that name)."""
-    common = dict(learning_rate=config.learning_rate, clipnorm=config.clipnorm, name=name)
+    learning_rate = config.learning_rate
+    if config.schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, decay_steps=config.decay_steps, alpha=0.01)
+    common = dict(learning_rate=learning_rate, clipnorm=config.clipnorm, name=name)
     if config.type == "adam":
         return keras.optimizers.Adam(beta_1=config.beta_1, beta_2=config.beta_2,
                                      epsilon=config.epsilon, **common)

@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 
 from aigc_cli.config import RunConfig
-from aigc_cli.data.pipeline import training_dataset
+from aigc_cli.data.pipeline import preview_batch, training_dataset
 from aigc_cli.data.sources import load_images
 from aigc_cli.models import MODEL_FAMILIES
 from aigc_cli.models.base import GenerativeModel
@@ -77,7 +77,7 @@ def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
     strategy = make_strategy(training.distribute)
     with strategy.scope():
         model = MODEL_FAMILIES.get(config.model.type)(
-            config.model, config.optimizer, tuple(images.images.shape[1:]), training.seed)
+            config.model, config.optimizer, config.dataset.image_shape, training.seed)
         model.build_optimizers()
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         checkpointer = Checkpointer(run.checkpoints, {**model.checkpoint_items(), "step": step},
@@ -90,7 +90,7 @@ def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
     dataset = training_dataset(images, config.dataset, training.batch_size,
                                training.seed + start_step, with_labels=model.uses_labels)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
-    preview = images.images[:training.preview_images]
+    preview = preview_batch(images, config.dataset, training.preview_images)
     return Session(model=model, checkpointer=checkpointer,
                    train_function=compile_train_function(strategy, model, step),
                    iterator=iterator,
@@ -136,10 +136,11 @@ def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: Sto
         if deadline is not None and time.monotonic() >= deadline:
             reason = "max_seconds"
             break
+    # The checkpoint first: on a signal, it is the part that must not be lost.
+    if saved_step != session.step or session.checkpointer.latest is None:
+        session.checkpointer.save(session.step)
     if reporter.logged_step != session.step:
         reporter.log(session.step, session.model)
     if grid_step != session.step:
         reporter.grids(session.step, session.model, session.preview_images, training.seed)
-    if saved_step != session.step or session.checkpointer.latest is None:
-        session.checkpointer.save(session.step)
     return reason

@@ -28,6 +28,7 @@ class Reporter:
         self._interval_losses: list[dict[str, tf.Tensor]] = []
         self._interval_start = (start_step, self.started)
         self._postfix_time = 0.0
+        self._preview = None
         self.logged_step = start_step
 
     def record(self, step: int, losses: dict[str, tf.Tensor]) -> None:
@@ -70,7 +71,10 @@ class Reporter:
     def grids(self, step: int, model: GenerativeModel, preview_images: tf.Tensor,
               seed: int) -> None:
         """Save each preview batch as a PNG grid and a TensorBoard image."""
-        for name, images in model.preview(preview_images, seed).items():
+        if self._preview is None:
+            # Compiled once: an autoregressive decoder's pixel loop is slow when eager.
+            self._preview = tf.function(lambda images: model.preview(images, seed))
+        for name, images in self._preview(preview_images).items():
             grid = make_grid(to_uint8(images.numpy()))
             save_png(grid, self.run.samples / f"{name}_step_{step:08d}.png")
             with self.writer.as_default(step=step):

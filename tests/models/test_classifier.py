@@ -7,7 +7,7 @@ from aigc_cli.cli import main
 from aigc_cli.config import build_config
 from aigc_cli.errors import CheckpointError
 from aigc_cli.inference import load_trained_model
-from aigc_cli.metrics.features import load_classifier_asset, save_classifier_asset
+from aigc_cli.models.assets import load_model_asset, save_model_asset
 from aigc_cli.training.loop import train
 
 from conftest import tiny_config_dict
@@ -35,13 +35,13 @@ def test_asset_round_trip_gives_the_same_features(classifier_run, tmp_path):
     trained = load_trained_model(classifier_run)
     network = trained.model.classifier
     path = tmp_path / "clf.npz"
-    save_classifier_asset(network, trained.config.model, (28, 28, 1), path)
+    save_model_asset(trained.model, trained.config.model, (28, 28, 1), path)
     images = np.random.default_rng(0).uniform(-1, 1, (3, 28, 28, 1)).astype(np.float32)
-    restored = load_classifier_asset(path)
+    restored = load_model_asset(path).classifier
     np.testing.assert_allclose(restored(images)[0], network(images)[0], rtol=1e-6)
     path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(CheckpointError, match="not a valid aigc classifier asset"):
-        load_classifier_asset(path)
+    with pytest.raises(CheckpointError, match="not a valid aigc model asset"):
+        load_model_asset(path)
 
 
 def test_gan_fid_with_a_trained_feature_extractor(classifier_run, tiny_config, runner):

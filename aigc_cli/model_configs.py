@@ -1,0 +1,160 @@
+"""Model-family config sections: one frozen dataclass per ``model.type``.
+
+Each declares the optimizers its family trains (``optimizers``) and checks
+what needs other sections (``check(dataset)``). Standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal, Optional
+
+from aigc_cli.errors import ConfigError
+from aigc_cli.schema import option
+
+if TYPE_CHECKING:
+    from aigc_cli.config import DatasetConfig
+
+
+@dataclass(frozen=True)
+class DCGANConfig:
+    """A DCGAN: Dense projection → transposed convolutions; strided-conv critic."""
+
+    optimizers: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
+
+    type: str = option("dcgan", "model family (registry name)")
+    latent_dim: int = option(100, "size of the generator's input noise vector", min=1)
+    generator_widths: tuple[int, ...] = option(
+        (256, 128, 64), "channels of the Dense projection, then of each hidden "
+        "Conv2DTranspose; the last layers upsample 2x", min=1)
+    discriminator_widths: tuple[int, ...] = option(
+        (64, 128), "channels of each stride-2 Conv2D in the discriminator", min=1)
+    kernel_size: int = option(5, "convolution kernel size in both networks", min=1)
+    dropout: float = option(0.3, "dropout after each discriminator conv", min=0.0, max=0.99)
+    batch_norm: bool = option(True, "batch normalisation in the generator")
+    leaky_relu_slope: float = option(0.3, "negative slope of the LeakyReLU activations",
+                                     min=0.0, max=1.0)
+    loss: Literal["non_saturating"] = option("non_saturating", "GAN loss")
+
+    def check(self, dataset: "DatasetConfig") -> None:
+        """Cross-section checks that need the image size."""
+        if not self.generator_widths:
+            raise ConfigError("model.generator_widths must list at least one width",
+                              key="model.generator_widths")
+        if not self.discriminator_widths:
+            raise ConfigError("model.discriminator_widths must list at least one width",
+                              key="model.discriminator_widths")
+        if upsampling_plan(dataset.image_size, len(self.generator_widths))[1] < 1:
+            raise ConfigError(
+                f"dataset.image_size {dataset.image_size} cannot be reached by doubling "
+                "from a small base; use a size like 28, 32, 48 or 64",
+                key="dataset.image_size")
+
+
+def upsampling_plan(image_size: int, max_doublings: int) -> tuple[int, int]:
+    """(base size, number of 2x upsamplings) for a generator ending at image_size.
+
+    Halves the image size while it stays an even number ≥ 8, at most
+    ``max_doublings`` times: 28 → base 7 after 2, 32 → base 4 after 3.
+    """
+    base, doublings = image_size, 0
+    while doublings < max_doublings and base % 2 == 0 and base >= 8:
+        base, doublings = base // 2, doublings + 1
+    return base, doublings
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """A convolutional VAE: encoder → (z_mean, z_log_var) → z → decoder (Kingma & Welling 2014)."""
+
+    optimizers: ClassVar[tuple[str, ...]] = ("vae",)
+
+    type: str = option("vae", "model family (registry name)")
+    latent_dim: int = option(32, "size of the latent vector z", min=1)
+    encoder_widths: tuple[int, ...] = option(
+        (32, 64), "channels of each stride-2 conv in the encoder; the decoder mirrors them",
+        min=1)
+    residual_blocks: int = option(0, "residual blocks after each conv, in both networks", min=0)
+    hidden_units: int = option(256, "Dense layer between conv features and the latent "
+                               "(0: none)", min=0)
+    kernel_size: int = option(3, "convolution kernel size", min=1)
+    activation: Literal["relu", "leaky_relu", "swish", "elu", "gelu"] = option(
+        "swish", "activation after each layer")
+    likelihood: Literal["bernoulli", "gaussian"] = option(
+        "bernoulli", "likelihood of each pixel given z; bernoulli treats pixel values in [0, 1] as "
+        "probabilities")
+    gaussian_scale: Optional[float] = option(
+        None, "fixed std-dev of the gaussian likelihood (in [0, 1] pixel units); null learns "
+        "one per pixel", min=0.0, min_exclusive=True)
+    autoregressive_layers: int = option(
+        0, "masked-conv layers of a PixelCNN head that conditions each pixel on the pixels "
+        "above and left of it (PixelVAE, Gulrajani et al. 2017); 0: independent pixels", min=0)
+    autoregressive_width: int = option(16, "channels of the autoregressive head", min=1)
+    beta: float = option(1.0, "weight of the KL term (beta-VAE; 1 is the true ELBO)", min=0.0)
+    kl_warmup_steps: int = option(0, "ramp the KL weight linearly from 0 to beta over these "
+                                  "steps", min=0)
+
+    def check(self, dataset: "DatasetConfig") -> None:
+        """Cross-section checks that need the image size."""
+        if not self.encoder_widths:
+            raise ConfigError("model.encoder_widths must list at least one width",
+                              key="model.encoder_widths")
+        factor = 2 ** len(self.encoder_widths)
+        if dataset.image_size % factor:
+            raise ConfigError(
+                f"dataset.image_size {dataset.image_size} must be divisible by {factor} "
+                f"(one halving per model.encoder_widths entry)", key="dataset.image_size")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """A small CNN classifier; its penultimate layer is a feature extractor for FID."""
+
+    optimizers: ClassVar[tuple[str, ...]] = ("classifier",)
+
+    type: str = option("classifier", "model family (registry name)")
+    widths: tuple[int, ...] = option((32, 64, 128), "channels of each conv stage (two 3x3 "
+                                     "convs, then 2x2 max-pooling)", min=1)
+    feature_units: int = option(128, "width of the feature layer used for FID/KID", min=1)
+    num_classes: int = option(10, "number of labels", min=2)
+    dropout: float = option(0.3, "dropout before the output layer", min=0.0, max=0.99)
+
+    def check(self, dataset: "DatasetConfig") -> None:
+        """The classifier pools by 2 per stage; the image must survive that."""
+        if dataset.image_size < 2 ** len(self.widths):
+            raise ConfigError(f"dataset.image_size {dataset.image_size} is too small for "
+                              f"{len(self.widths)} pooling stages", key="dataset.image_size")
+
+
+
+
+@dataclass(frozen=True)
+class DenoiserConfig:
+    """A residual CNN that predicts the noise in an image (DnCNN, Zhang et al. 2017),
+    optionally told the noise level and run at half resolution (FFDNet, Zhang et al. 2018)."""
+
+    optimizers: ClassVar[tuple[str, ...]] = ("denoiser",)
+
+    type: str = option("denoiser", "model family (registry name)")
+    depth: int = option(17, "convolution layers, first and last included", min=3)
+    width: int = option(64, "channels of the hidden layers", min=1)
+    kernel_size: int = option(3, "convolution kernel size", min=1)
+    batch_norm: bool = option(True, "batch normalisation in the hidden layers")
+    noise_map: bool = option(True, "give the network the noise level as an extra input "
+                             "channel, so one model serves every sigma (FFDNet)")
+    half_resolution: bool = option(False, "process 2x2 pixel blocks as channels at half "
+                                   "resolution (FFDNet): about 4x less compute per image")
+
+    def check(self, dataset: "DatasetConfig") -> None:
+        """A denoiser trains on synthesized noise."""
+        if dataset.noise is None:
+            raise ConfigError("a denoiser trains on noisy copies of clean images: set "
+                              "dataset.noise.sigma (e.g. 25, or [0, 55] for blind training)",
+                              key="dataset.noise")
+        if self.half_resolution and dataset.patch_size and dataset.patch_size % 2:
+            raise ConfigError("dataset.patch_size must be even with model.half_resolution",
+                              key="dataset.patch_size")
+
+
+MODEL_CONFIGS: dict[str, type] = {"dcgan": DCGANConfig, "vae": VAEConfig,
+                                  "classifier": ClassifierConfig, "denoiser": DenoiserConfig}

@@ -1,0 +1,55 @@
+"""Trained models shipped inside the package, as pickle-free ``.npz`` files.
+
+An asset holds the family's model config (JSON) and the weight arrays of its
+inference networks. Loading rebuilds the networks from the config through the
+registry and sets the arrays: ``np.load(allow_pickle=False)`` cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from aigc_cli.config import MODEL_CONFIGS, OptimizerConfig
+from aigc_cli.errors import CheckpointError, ConfigError
+from aigc_cli.models import MODEL_FAMILIES
+from aigc_cli.models.base import GenerativeModel
+from aigc_cli.schema import parse, to_dict
+from aigc_cli.utils.files import atomic_path
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def save_model_asset(model: GenerativeModel, model_config, image_shape, path: Path) -> None:
+    """Write ``model``'s inference networks and config to ``path``."""
+    arrays = {f"{name}/{i:03d}": weight
+              for name, network in model.inference_items().items()
+              for i, weight in enumerate(network.get_weights())}
+    meta = json.dumps({"model": to_dict(model_config), "image_shape": list(image_shape)})
+    with atomic_path(path) as temporary:
+        with open(temporary, "wb") as stream:
+            np.savez_compressed(stream, meta=np.array(meta), **arrays)
+
+
+def load_model_asset(path: Path) -> GenerativeModel:
+    """Rebuild the model stored by ``save_model_asset``."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            meta = json.loads(str(stored["meta"]))
+            arrays = {key: stored[key] for key in stored.files if key != "meta"}
+        family = meta["model"]["type"]
+        if family not in MODEL_CONFIGS:
+            raise ValueError(f"unknown model type {family!r}")
+        model_config = parse(MODEL_CONFIGS[family], meta["model"], "model")
+        optimizers = {name: OptimizerConfig() for name in MODEL_CONFIGS[family].optimizers}
+        model = MODEL_FAMILIES.get(family)(model_config, optimizers,
+                                           tuple(meta["image_shape"]), 0)
+        for name, network in model.inference_items().items():
+            keys = sorted(k for k in arrays if k.startswith(f"{name}/"))
+            network.set_weights([arrays[k] for k in keys])
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, ConfigError) as error:
+        raise CheckpointError(f"{path} is not a valid aigc model asset: {error}") from None
+    return model

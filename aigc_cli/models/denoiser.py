@@ -1,0 +1,109 @@
+"""The denoiser family: a residual CNN that estimates the noise and subtracts it.
+
+DnCNN (Zhang et al. 2017, https://arxiv.org/abs/1608.03981): Conv+ReLU, then
+(depth - 2) x Conv+BN+ReLU, then Conv; the output is the noise, so the network
+learns a residual close to zero-mean. FFDNet (Zhang et al. 2018,
+https://arxiv.org/abs/1710.04026) adds a noise-level map as an input channel,
+so one model serves every sigma, and can work on 2x2 pixel blocks at half
+resolution. Images are in [0, 1] here, the denoising convention.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from aigc_cli.config import DenoiserConfig, OptimizerConfig
+from aigc_cli.models.base import GenerativeModel, replica_mean
+from aigc_cli.models.layers import PixelShuffle, PixelUnshuffle, conv_block
+from aigc_cli.models.optimizers import build_optimizer
+
+PREVIEW_SIGMA = 25.0 / 255.0
+
+
+def build_denoiser_network(config: DenoiserConfig, channels: int) -> keras.Model:
+    """(noisy [N, H, W, C], noise level map [N, H, W, 1]) → denoised [N, H, W, C].
+
+    Fully convolutional: any H and W (even ones with ``half_resolution``).
+    """
+    noisy = keras.Input((None, None, channels), name="noisy")
+    level = keras.Input((None, None, 1), name="noise_level")
+    x, level_map = noisy, level
+    if config.half_resolution:
+        x = PixelUnshuffle(2)(x)  # [N, H/2, W/2, 4C]
+        level_map = layers.AveragePooling2D(2)(level_map)
+    if config.noise_map:
+        x = layers.Concatenate()([x, level_map])
+    x = conv_block(x, config.width, config.kernel_size, act="relu")
+    for _ in range(config.depth - 2):
+        x = conv_block(x, config.width, config.kernel_size, batch_norm=config.batch_norm,
+                       act="relu")
+    out_channels = channels * 4 if config.half_resolution else channels
+    noise = layers.Conv2D(out_channels, config.kernel_size, padding="same", dtype="float32")(x)
+    if config.half_resolution:
+        noise = PixelShuffle(2)(noise)
+    denoised = layers.Subtract(name="denoised")([noisy, noise])
+    return keras.Model([noisy, level], denoised, name="denoiser")
+
+
+def receptive_radius(config: DenoiserConfig) -> int:
+    """Pixels of context on each side that one output pixel depends on."""
+    radius = config.depth * (config.kernel_size // 2)
+    return radius * 2 + 1 if config.half_resolution else radius
+
+
+class Denoiser(GenerativeModel):
+    """The network and its optimizer; trains on (noisy, clean, sigma) batches."""
+
+    metric_names = ("denoising",)
+    evaluates_on_split = False
+
+    def __init__(self, network: keras.Model, optimizer: keras.optimizers.Optimizer,
+                 config: DenoiserConfig):
+        super().__init__(name="denoiser_model")
+        self.denoiser = network
+        self.denoiser_optimizer = optimizer
+        self.radius = receptive_radius(config)
+        self.needs_even_size = config.half_resolution
+
+    def denoise(self, noisy: tf.Tensor, sigma: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """noisy [N, H, W, C] in [0, 1] units, sigma [N] (std-dev in [0, 1] units)."""
+        level = tf.ones_like(noisy[..., :1]) * tf.reshape(sigma, (-1, 1, 1, 1))
+        return self.denoiser([noisy, level], training=training)
+
+    def train_step(self, batch):
+        noisy, clean, sigma = batch
+        with tf.GradientTape() as tape:
+            denoised = self.denoise(noisy, sigma, training=True)
+            squared_error = tf.reduce_mean(tf.square(denoised - clean), axis=[1, 2, 3])  # [N]
+            loss = replica_mean(squared_error)
+        variables = self.denoiser.trainable_variables
+        self.denoiser_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        psnr = -10.0 * tf.math.log(tf.maximum(squared_error, 1e-10)) / tf.math.log(10.0)
+        return {"loss": loss, "psnr": replica_mean(psnr)}
+
+    def preview(self, images, seed):
+        clean = (images[:12] + 1.0) * 0.5  # 12 triplets: a 6-column grid, 2 per row
+        sigma = tf.fill((tf.shape(clean)[0],), PREVIEW_SIGMA)
+        noisy = clean + PREVIEW_SIGMA * tf.random.stateless_normal(tf.shape(clean), (seed, 0))
+        triplets = tf.stack([noisy, self.denoise(noisy, sigma), clean], axis=1)
+        triplets = tf.clip_by_value(triplets, 0.0, 1.0) * 2.0 - 1.0  # [N, 3, H, W, C]
+        return {"noisy_denoised_clean": tf.reshape(triplets, (-1, *images.shape[1:]))}
+
+    def optimizers_by_network(self):
+        return {"denoiser": self.denoiser_optimizer}
+
+    def checkpoint_items(self):
+        return {"denoiser": self.denoiser, "denoiser_optimizer": self.denoiser_optimizer}
+
+    def inference_items(self):
+        return {"denoiser": self.denoiser}
+
+
+def build_denoiser(model_config: DenoiserConfig, optimizer_configs: dict[str, OptimizerConfig],
+                   image_shape: tuple[int, int, int], seed: int) -> Denoiser:
+    """A denoiser for images with ``image_shape[-1]`` channels (see ``ModelBuilder``)."""
+    return Denoiser(build_denoiser_network(model_config, image_shape[-1]),
+                    build_optimizer(optimizer_configs["denoiser"], "denoiser_optimizer"),
+                    model_config)

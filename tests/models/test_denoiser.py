@@ -1,0 +1,57 @@
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from aigc_cli.config import DenoiserConfig, OptimizerConfig
+from aigc_cli.models.denoiser import build_denoiser, receptive_radius
+
+OPTIMIZERS = {"denoiser": OptimizerConfig()}
+
+
+@pytest.mark.parametrize("half", [False, True])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_network_keeps_the_image_shape(half, channels):
+    model = build_denoiser(DenoiserConfig(depth=4, width=8, half_resolution=half), OPTIMIZERS,
+                           (16, 16, channels), seed=0)
+    noisy = tf.random.uniform((2, 24, 30, channels))
+    assert model.denoise(noisy, tf.constant([0.1, 0.2])).shape == (2, 24, 30, channels)
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_receptive_radius_bounds_what_a_pixel_sees(half):
+    config = DenoiserConfig(depth=4, width=8, half_resolution=half)
+    model = build_denoiser(config, OPTIMIZERS, (16, 16, 1), seed=0)
+    radius = receptive_radius(config)
+    image = np.random.default_rng(0).uniform(0, 1, (1, 64, 64, 1)).astype(np.float32)
+    changed = image.copy()
+    changed[0, 32, 32 + radius + 1, 0] += 1.0  # just outside the radius of pixel (32, 32)
+    sigma = tf.constant([0.1])
+    before = model.denoise(tf.constant(image), sigma).numpy()
+    after = model.denoise(tf.constant(changed), sigma).numpy()
+    assert before[0, 32, 32, 0] == after[0, 32, 32, 0]
+    assert not np.allclose(before, after)
+
+
+def test_compiled_train_step_learns_to_denoise():
+    model = build_denoiser(DenoiserConfig(depth=4, width=8), {"denoiser": OptimizerConfig(
+        learning_rate=3e-3)}, (16, 16, 1), seed=0)
+    model.build_optimizers()
+    step = tf.function(model.train_step)
+    clean = tf.random.uniform((8, 16, 16, 1), seed=1)
+    sigma = tf.fill((8,), 0.1)
+    noisy = clean + 0.1 * tf.random.normal(tf.shape(clean), seed=2)
+    first = step((noisy, clean, sigma))
+    for _ in range(40):
+        last = step((noisy, clean, sigma))
+    assert float(last["loss"]) < float(first["loss"]) and np.isfinite(float(last["psnr"]))
+    assert step.experimental_get_tracing_count() == 1
+
+
+def test_training_on_patches_with_synthesized_noise(tiny_denoiser_run):
+    records = [json.loads(line) for line in (tiny_denoiser_run / "metrics.jsonl").open()]
+    assert [r["step"] for r in records] == [1, 2]
+    assert {"loss", "psnr"} <= set(records[0])
+    grids = list((tiny_denoiser_run / "samples").glob("noisy_denoised_clean_*.png"))
+    assert len(grids) == 1

@@ -1,0 +1,118 @@
+import hashlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from aigc_cli.cli import main
+from aigc_cli.denoise import TiledDenoiser, estimate_sigma
+from aigc_cli.denoise_io import encode_photo, read_photo
+from aigc_cli.inference import load_trained_model
+
+
+def digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")
+            if p.is_file()}
+
+
+def test_tiles_give_the_whole_image_result(tiny_denoiser_run):
+    model = load_trained_model(tiny_denoiser_run).model
+    image = np.random.default_rng(0).uniform(0, 1, (101, 90, 1)).astype(np.float32)
+    whole = TiledDenoiser(model, tile=4096)(image, 0.1)
+    tiled = TiledDenoiser(model, tile=32)(image, 0.1)
+    assert whole.shape == image.shape
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode, suffix", [("L", ".png"), ("RGB", ".png"), ("RGBA", ".png"),
+                                          ("LA", ".png"), ("RGB", ".jpg"), ("P", ".png")])
+def test_photo_round_trip_keeps_pixels_and_alpha(tmp_path, mode, suffix):
+    rng = np.random.default_rng(0)
+    blocks = rng.integers(0, 256, (4, 3, 4), dtype=np.uint8)  # 8x8 flat blocks: JPEG-friendly
+    image = Image.fromarray(np.kron(blocks, np.ones((8, 8, 1), np.uint8)), "RGBA")
+    image = image.convert("RGB").convert("P") if mode == "P" else image.convert(mode)
+    path = tmp_path / f"x{suffix}"
+    image.save(path)
+    photo = read_photo(path)
+    assert photo.pixels.dtype == np.float32 and photo.bits == 8
+    assert photo.pixels.shape[-1] == (1 if mode in ("L", "LA") else 3)
+    assert (photo.alpha is not None) == (mode in ("RGBA", "LA"))
+    (tmp_path / f"y{suffix}").write_bytes(encode_photo(photo.pixels, photo))
+    again = read_photo(tmp_path / f"y{suffix}")
+    if suffix == ".jpg":  # lossy: close on average
+        assert np.mean(np.abs(again.pixels - photo.pixels)) < 0.02
+    else:
+        np.testing.assert_array_equal(again.pixels, photo.pixels)
+    if photo.alpha is not None:
+        np.testing.assert_array_equal(again.alpha, photo.alpha)
+
+
+def test_sixteen_bit_png_keeps_sixteen_bits(tmp_path):
+    values = np.arange(0, 65536, 257 * 3 + 1, dtype=np.uint16)[:64].reshape(8, 8)
+    Image.fromarray(values).save(tmp_path / "deep.png")  # uint16: a 16-bit gray PNG
+    photo = read_photo(tmp_path / "deep.png")
+    assert photo.bits == 16
+    np.testing.assert_array_equal(np.rint(photo.pixels[..., 0] * 65535), values)
+    (tmp_path / "out.png").write_bytes(encode_photo(photo.pixels, photo))
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out.png")), values)
+
+
+def test_noise_level_estimate_is_close(tmp_path):
+    rng = np.random.default_rng(0)
+    smooth = np.kron(rng.uniform(0, 1, (16, 16, 1)), np.ones((16, 16, 1)))
+    for sigma in (5, 25, 50):
+        noisy = smooth + rng.normal(0, sigma / 255, smooth.shape)
+        assert estimate_sigma(noisy) * 255 == pytest.approx(sigma, rel=0.15)
+
+
+def test_denoise_folder_keeps_layout_skips_corrupt_files_and_leaves_inputs(
+        tiny_denoiser_run, tmp_path, runner):
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (40, 50), dtype=np.uint8)).save(photos / "a.png")
+    Image.fromarray(rng.integers(0, 256, (33, 31, 3), dtype=np.uint8)).save(
+        photos / "sub" / "b.jpg")
+    (photos / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    before = digest(photos)
+    result = runner.invoke(main, ["denoise", str(photos), "--model", str(tiny_denoiser_run),
+                                  "--sigma", "25", "-q"])
+    assert result.exit_code == 2, result.output
+    assert "1 of 3 files could not be read" in result.output and "broken.png" in result.output
+    out = tmp_path / "photos_denoised"
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == \
+        ["a.png", "sub/b.jpg"]
+    assert Image.open(out / "sub" / "b.jpg").size == (31, 33)
+    assert Image.open(out / "sub" / "b.jpg").format == "JPEG"
+    assert digest(photos) == before
+    again = runner.invoke(main, ["denoise", str(photos), "--model", str(tiny_denoiser_run)])
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    inside = runner.invoke(main, ["denoise", str(photos), "-o", str(photos / "x"),
+                                  "--model", str(tiny_denoiser_run)])
+    assert inside.exit_code == 2 and "inside the input" in inside.output
+
+
+def test_psnr_and_ssim_by_hand():
+    from aigc_cli.metrics.denoising import psnr, ssim
+
+    clean = np.full((32, 32, 1), 0.5)
+    assert psnr(clean + 0.1, clean) == pytest.approx(20.0)
+    assert ssim(clean, clean) == pytest.approx(1.0)
+
+
+def test_eval_denoiser_on_clean_folder_is_reproducible(tiny_denoiser_run, tmp_path, runner):
+    import json
+
+    from conftest import make_photo_folder
+
+    clean = make_photo_folder(tmp_path / "clean_test", count=3, size=48)
+    args = ["eval", str(tiny_denoiser_run), "--clean", str(clean), "--sigma", "25", "--json"]
+    first, second = runner.invoke(main, args), runner.invoke(main, args)
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.stdout)
+    assert report["images"] == 3 and report["sigma"] == 25.0 and len(report["per_image"]) == 3
+    # sigma 25 on [0, 1] images: noisy PSNR = -10 log10((25/255)^2) = 20.17 dB
+    assert report["noisy_psnr"] == pytest.approx(20.17, abs=0.3)
+    assert json.loads(second.stdout)["psnr"] == report["psnr"]
+    missing = runner.invoke(main, ["eval", str(tiny_denoiser_run)])
+    assert missing.exit_code == 2 and "--clean" in missing.output
