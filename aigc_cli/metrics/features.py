@@ -27,8 +27,13 @@ class FeatureExtractor:
     image_shape: tuple[int, int, int]
     network: Callable
 
+    def __post_init__(self):
+        # One compiled function per extractor, not per call: tracing costs seconds.
+        object.__setattr__(self, "_compiled", tf.function(self._features,
+                                                          reduce_retracing=True))
+
     def __call__(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
-        compiled = tf.function(self._features, reduce_retracing=True)
+        compiled = self._compiled
         return np.concatenate([compiled(tf.constant(images[i:i + batch_size])).numpy()
                                for i in range(0, len(images), batch_size)]).astype(np.float64)
 
