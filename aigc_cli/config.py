@@ -88,6 +88,9 @@ class TrainingConfig:
     max_seconds: Optional[float] = option(None, "stop after this much training wall time, "
                                           "with a checkpoint", min=0.0, min_exclusive=True)
     preview_images: int = option(64, "images in each preview grid", min=1, max=1024)
+    init_from: Optional[str] = option(None, "start a new run from the weights of a run dir, a "
+                                      "checkpoint or a built-in model (gray, color): "
+                                      "fine-tuning, e.g. onto your own photos")
     distribute: Literal["default", "mirrored"] = option(
         "default", "tf.distribute strategy: default (one device) or mirrored (all local GPUs)")
 

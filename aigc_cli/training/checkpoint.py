@@ -90,3 +90,27 @@ def _restore(checkpoint: tf.train.Checkpoint, prefix: str, partial: bool) -> Non
 def _short(error: Exception) -> str:
     text = " ".join(str(error).split())
     return text if len(text) < 240 else text[:237] + "..."
+
+
+def initialize_from(model, source: str) -> str:
+    """Copy inference weights into a fresh ``model`` from a run dir, a checkpoint or a
+    built-in model name; returns where they came from. Optimizer state starts anew."""
+    from aigc_cli.denoise import BUILTIN_MODELS
+    from aigc_cli.models.assets import ASSETS, load_model_asset
+
+    if source in BUILTIN_MODELS:
+        path = ASSETS / BUILTIN_MODELS[source]
+        if not path.is_file():
+            raise CheckpointError(f"training.init_from: the built-in '{source}' model is not "
+                                  f"in this installation ({path})")
+        donor = load_model_asset(path).inference_items()
+        for name, network in model.inference_items().items():
+            try:
+                network.set_weights(donor[name].get_weights())
+            except (KeyError, ValueError) as error:
+                raise CheckpointError(f"training.init_from {source}: its '{name}' network "
+                                      f"does not fit this model ({_short(error)})") from None
+        return str(path)
+    _, prefix = resolve_checkpoint(source)
+    restore_for_inference(prefix, model.inference_items())
+    return prefix

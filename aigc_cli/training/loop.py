@@ -19,7 +19,7 @@ from aigc_cli.data.pipeline import preview_batch, training_dataset
 from aigc_cli.data.sources import load_images
 from aigc_cli.models import MODEL_FAMILIES
 from aigc_cli.models.base import GenerativeModel
-from aigc_cli.training.checkpoint import Checkpointer, latest_step
+from aigc_cli.training.checkpoint import Checkpointer, initialize_from, latest_step
 from aigc_cli.training.reporting import Reporter
 from aigc_cli.training.rundir import RunDir
 from aigc_cli.training.signals import StopRequest
@@ -72,6 +72,7 @@ def train(config: RunConfig, quiet: bool = False) -> TrainResult:
 def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
     """Data, strategy, model, optimizers and checkpoint, restored when resuming."""
     training = config.training
+    initialized_from = None
     keras.utils.set_random_seed(training.seed)
     images = load_images(config.dataset)
     strategy = make_strategy(training.distribute)
@@ -82,10 +83,13 @@ def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         checkpointer = Checkpointer(run.checkpoints, {**model.checkpoint_items(), "step": step},
                                     training.keep_checkpoints)
-        checkpointer.restore_latest()
+        restored = checkpointer.restore_latest()
+        if not restored and training.init_from:
+            initialized_from = initialize_from(model, training.init_from)
     run.create(config, {"tensorflow": tf.__version__, "keras": keras.__version__,
                         "strategy": type(strategy).__name__,
-                        "replicas": strategy.num_replicas_in_sync})
+                        "replicas": strategy.num_replicas_in_sync,
+                        **({"initialized_from": initialized_from} if initialized_from else {})})
     # Reseeding by the resume step gives a resumed run a fresh, reproducible data order.
     dataset = training_dataset(images, config.dataset, training.batch_size,
                                training.seed + start_step, with_labels=model.uses_labels)

@@ -50,8 +50,9 @@ class RunDir:
         for folder in (self.checkpoints, self.samples, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
         save_config(config, self.config)
-        manifest = {"aigc": __version__, "python": platform.python_version(), **facts,
-                    "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        previous = json.loads(self.manifest.read_text()) if self.manifest.is_file() else {}
+        manifest = {**previous, "aigc": __version__, "python": platform.python_version(),
+                    **facts, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         atomic_write_text(self.manifest, json.dumps(manifest, indent=2) + "\n")
 
     def log_metrics(self, record: dict) -> None:

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from aigc_cli.config import DenoiserConfig, OptimizerConfig
+from aigc_cli.errors import CheckpointError
 from aigc_cli.models.denoiser import build_denoiser, receptive_radius
 
 OPTIMIZERS = {"denoiser": OptimizerConfig()}
@@ -55,3 +56,29 @@ def test_training_on_patches_with_synthesized_noise(tiny_denoiser_run):
     assert {"loss", "psnr"} <= set(records[0])
     grids = list((tiny_denoiser_run / "samples").glob("noisy_denoised_clean_*.png"))
     assert len(grids) == 1
+
+
+def test_init_from_starts_a_new_run_from_trained_weights(tiny_denoiser_run, tmp_path):
+    from aigc_cli.config import build_config
+    from aigc_cli.inference import load_trained_model
+    from aigc_cli.training.loop import build_session
+    from aigc_cli.training.rundir import RunDir
+
+    donor = load_trained_model(tiny_denoiser_run).model.denoiser
+    data = json.loads((tiny_denoiser_run / "manifest.json").read_text())
+    config = RunDir(tiny_denoiser_run).load_config()
+    raw = {"model": {"type": "denoiser", "depth": 4, "width": 4, "half_resolution": True},
+           "dataset": {"type": "folder", "path": config.dataset.path, "channels": 1,
+                       "patch_size": 16, "noise": {"sigma": 25}},
+           "training": {"batch_size": 4, "steps": 1, "init_from": str(tiny_denoiser_run)},
+           "output": {"run_dir": str(tmp_path / "finetune")}}
+    session = build_session(build_config(raw), RunDir(tmp_path / "finetune"), 0)
+    for mine, theirs in zip(session.model.denoiser.get_weights(), donor.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    assert int(session.model.denoiser_optimizer.iterations.numpy()) == 0  # fresh optimizer
+    manifest = json.loads((tmp_path / "finetune" / "manifest.json").read_text())
+    assert manifest["initialized_from"].endswith("ckpt-2") and data["replicas"] == 1
+    raw["model"]["width"] = 8
+    raw["output"]["run_dir"] = str(tmp_path / "other")
+    with pytest.raises(CheckpointError, match="does not hold|different model"):
+        build_session(build_config(raw), RunDir(tmp_path / "other"), 0)
