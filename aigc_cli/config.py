@@ -17,7 +17,8 @@ import yaml
 
 from aigc_cli.errors import ConfigError
 from aigc_cli.model_configs import (MODEL_CONFIGS, ClassifierConfig, DCGANConfig,  # noqa: F401
-                                    DenoiserConfig, VAEConfig, upsampling_plan)
+                                    DenoiserConfig, DenoisingVAEConfig, VAEConfig,
+                                    upsampling_plan)
 from aigc_cli.schema import did_you_mean, option, parse, section, to_dict
 from aigc_cli.utils.files import atomic_write_text
 
@@ -140,7 +141,7 @@ def build_config(data: Any) -> RunConfig:
     config = RunConfig(model=model, dataset=dataset, optimizer=optimizer, training=training,
                        output=parse(OutputConfig, data.get("output"), "output"))
     model.check(dataset)
-    if dataset.noise is not None and config.model.type != "denoiser":
+    if dataset.noise is not None and config.model.type not in ("denoiser", "denoising_vae"):
         raise ConfigError(f"dataset.noise is for denoisers; a {config.model.type} model trains "
                           "on clean images", key="dataset.noise")
     sigma = dataset.noise.sigma if dataset.noise else 0.0

@@ -37,8 +37,10 @@ class TiledDenoiser:
     def __init__(self, model, tile: int = DEFAULT_TILE):
         self.model = model
         self.channels = model.denoiser.input_shape[0][-1]
-        self.margin = model.radius + (model.radius % 2)  # even, for half resolution
-        self.tile = max(tile - tile % 2, 2)
+        multiple = model.size_multiple  # tiles start on this grid: the network's strides
+        self.multiple = multiple
+        self.margin = -(-model.radius // multiple) * multiple
+        self.tile = max(tile - tile % multiple, multiple)
         self._run = tf.function(model.denoise, reduce_retracing=True)
 
     def __call__(self, pixels: np.ndarray, sigma: float) -> np.ndarray:
@@ -46,8 +48,8 @@ class TiledDenoiser:
         if pixels.shape[-1] != self.channels:
             return self._channel_adapted(pixels, sigma)
         height, width = pixels.shape[:2]
-        padded = np.pad(pixels, ((0, height % 2), (0, width % 2), (0, 0)), mode="reflect") \
-            if self.model.needs_even_size else pixels
+        pad_h, pad_w = -height % self.multiple, -width % self.multiple
+        padded = np.pad(pixels, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
         out = np.empty_like(padded)
         for top in range(0, padded.shape[0], self.tile):
             for left in range(0, padded.shape[1], self.tile):
@@ -94,7 +96,7 @@ def load_denoiser(reference: str | None, channels: int):
                              f"({path}); pass --model RUN_DIR of a trained denoiser")
         return load_model_asset(path)
     trained = load_trained_model(name)
-    if trained.config.model.type != "denoiser":
+    if trained.config.model.type not in ("denoiser", "denoising_vae"):
         raise InputError(f"--model {name} holds a {trained.config.model.type} model, not a "
                          "denoiser")
     return trained.model

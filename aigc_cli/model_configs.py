@@ -156,5 +156,37 @@ class DenoiserConfig:
                               key="dataset.patch_size")
 
 
+
+
+@dataclass(frozen=True)
+class DenoisingVAEConfig:
+    """A VAE that encodes a noisy image (and its noise level) into a spatial latent map
+    and decodes the clean image: the VAE family's answer to denoising."""
+
+    optimizers: ClassVar[tuple[str, ...]] = ("denoising_vae",)
+
+    type: str = option("denoising_vae", "model family (registry name)")
+    widths: tuple[int, ...] = option((32, 64), "channels of each stride-2 encoder conv; "
+                                     "the decoder mirrors them", min=1)
+    latent_channels: int = option(8, "channels of the latent map (at 1/2^len(widths) "
+                                  "resolution)", min=1)
+    kernel_size: int = option(3, "convolution kernel size", min=1)
+    activation: Literal["relu", "leaky_relu", "swish", "elu", "gelu"] = option(
+        "swish", "activation after each layer")
+    reconstruction_scale: float = option(0.05, "std-dev of the Gaussian likelihood of the "
+                                         "clean image, in [0, 1] units", min=0.0,
+                                         min_exclusive=True)
+    beta: float = option(1.0, "weight of the KL term", min=0.0)
+
+    def check(self, dataset: "DatasetConfig") -> None:
+        """Trains on synthesized noise, on patches the encoder can halve cleanly."""
+        DenoiserConfig.check(DenoiserConfig(), dataset)
+        factor = 2 ** len(self.widths)
+        if dataset.patch_size and dataset.patch_size % factor:
+            raise ConfigError(f"dataset.patch_size must be a multiple of {factor} (one halving "
+                              "per model.widths entry)", key="dataset.patch_size")
+
+
 MODEL_CONFIGS: dict[str, type] = {"dcgan": DCGANConfig, "vae": VAEConfig,
-                                  "classifier": ClassifierConfig, "denoiser": DenoiserConfig}
+                                  "classifier": ClassifierConfig, "denoiser": DenoiserConfig,
+                                  "denoising_vae": DenoisingVAEConfig}

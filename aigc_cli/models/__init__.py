@@ -12,4 +12,5 @@ MODEL_FAMILIES = Registry("model type", {
     "vae": "aigc_cli.models.vae:build_vae",
     "classifier": "aigc_cli.models.classifier:build_classifier",
     "denoiser": "aigc_cli.models.denoiser:build_denoiser",
+    "denoising_vae": "aigc_cli.models.denoising_vae:build_denoising_vae",
 })

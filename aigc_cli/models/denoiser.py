@@ -65,7 +65,7 @@ class Denoiser(GenerativeModel):
         self.denoiser = network
         self.denoiser_optimizer = optimizer
         self.radius = receptive_radius(config)
-        self.needs_even_size = config.half_resolution
+        self.size_multiple = 2 if config.half_resolution else 1  # tiles align to this
 
     def denoise(self, noisy: tf.Tensor, sigma: tf.Tensor, training: bool = False) -> tf.Tensor:
         """noisy [N, H, W, C] in [0, 1] units, sigma [N] (std-dev in [0, 1] units)."""

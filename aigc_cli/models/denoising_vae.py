@@ -1,0 +1,116 @@
+"""The denoising VAE: q(z | noisy image, noise level) over a spatial latent map,
+p(clean | z) Gaussian. Denoising decodes the posterior mean.
+
+Fully convolutional, so it denoises images of any size (in tiles, like the
+denoiser family, whose inference interface it shares: ``denoise``, ``radius``,
+``size_multiple``, a ``denoiser`` network taking [noisy, noise level]).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from aigc_cli.config import DenoisingVAEConfig, OptimizerConfig
+from aigc_cli.models.base import GenerativeModel, replica_mean
+from aigc_cli.models.denoiser import Denoiser
+from aigc_cli.models.layers import conv_block
+from aigc_cli.models.optimizers import build_optimizer
+from aigc_cli.models.vae import gaussian_kl, gaussian_log_likelihood
+
+
+def build_networks(config: DenoisingVAEConfig, channels: int):
+    """(encoder: [noisy, level] → [z_mean, z_log_var], decoder: z → clean mean)."""
+    noisy = keras.Input((None, None, channels), name="noisy")
+    level = keras.Input((None, None, 1), name="noise_level")
+    x = layers.Concatenate()([noisy, level])
+    for width in config.widths:
+        x = conv_block(x, width, config.kernel_size, 2, act=config.activation)
+    stats = layers.Conv2D(2 * config.latent_channels, config.kernel_size, padding="same",
+                          dtype="float32")(x)
+    z_mean = stats[..., :config.latent_channels]  # [N, h, w, L]
+    z_log_var = stats[..., config.latent_channels:]
+    encoder = keras.Model([noisy, level], [z_mean, z_log_var], name="encoder")
+    z = keras.Input((None, None, config.latent_channels), name="z")
+    x = z
+    for width in reversed(config.widths):
+        x = conv_block(x, width, config.kernel_size, 2, transpose=True, act=config.activation)
+    clean = layers.Conv2D(channels, config.kernel_size, padding="same", dtype="float32")(x)
+    decoder = keras.Model(z, clean, name="decoder")
+    return encoder, decoder
+
+
+class DenoisingVAE(GenerativeModel):
+    """Encoder, decoder, one optimizer; trains on (noisy, clean, sigma) batches."""
+
+    metric_names = ("denoising",)
+    evaluates_on_split = False
+
+    def __init__(self, encoder, decoder, optimizer, config: DenoisingVAEConfig, seed: int):
+        super().__init__(name="denoising_vae")
+        self.encoder = encoder
+        self.decoder = decoder
+        self.denoising_vae_optimizer = optimizer
+        self.beta = config.beta
+        self.log_scale = math.log(config.reconstruction_scale)
+        self.noise = tf.random.Generator.from_seed(seed)
+        levels = len(config.widths)
+        self.size_multiple = 2 ** levels
+        # Half-width of what one output pixel sees, through every conv of both networks.
+        reach = (config.kernel_size // 2) * (2 * (2 ** levels - 1) + 2 ** levels)
+        self.radius = reach + self.size_multiple
+        self.denoiser = encoder  # its inputs tell the tiler the channel count
+
+    def _posterior(self, noisy, sigma, training=False):
+        level = tf.ones_like(noisy[..., :1]) * tf.reshape(sigma, (-1, 1, 1, 1))
+        return self.encoder([noisy, level], training=training)
+
+    def denoise(self, noisy, sigma, training=False):
+        """The clean image decoded from the posterior mean of z."""
+        return self.decoder(self._posterior(noisy, sigma)[0], training=training)
+
+    def train_step(self, batch):
+        noisy, clean, sigma = batch
+        with tf.GradientTape() as tape:
+            z_mean, z_log_var = self._posterior(noisy, sigma, training=True)
+            z = z_mean + tf.exp(0.5 * z_log_var) * self.noise.normal(tf.shape(z_mean))
+            mean = self.decoder(z, training=True)
+            reconstruction = -gaussian_log_likelihood(clean, mean, tf.fill(tf.shape(mean),
+                                                                           self.log_scale))
+            kl = tf.reduce_sum(gaussian_kl(z_mean, z_log_var), axis=[1, 2])
+            loss = replica_mean(reconstruction + self.beta * kl)
+        variables = self.encoder.trainable_variables + self.decoder.trainable_variables
+        self.denoising_vae_optimizer.apply_gradients(zip(tape.gradient(loss, variables),
+                                                         variables))
+        squared_error = tf.reduce_mean(tf.square(self.decoder(z_mean) - clean), axis=[1, 2, 3])
+        psnr = -10.0 * tf.math.log(tf.maximum(squared_error, 1e-10)) / tf.math.log(10.0)
+        return {"loss": loss, "kl_loss": replica_mean(kl), "psnr": replica_mean(psnr)}
+
+    preview = Denoiser.preview
+
+    def optimizers_by_network(self):
+        return {"denoising_vae": self.denoising_vae_optimizer}
+
+    def build_optimizers(self):
+        self.denoising_vae_optimizer.build(self.encoder.trainable_variables
+                                           + self.decoder.trainable_variables)
+
+    def checkpoint_items(self):
+        return {**self.inference_items(), "denoising_vae_optimizer": self.denoising_vae_optimizer,
+                "noise": self.noise}
+
+    def inference_items(self):
+        return {"encoder": self.encoder, "decoder": self.decoder}
+
+
+def build_denoising_vae(model_config: DenoisingVAEConfig,
+                        optimizer_configs: dict[str, OptimizerConfig],
+                        image_shape: tuple[int, int, int], seed: int) -> DenoisingVAE:
+    """A denoising VAE for images with ``image_shape[-1]`` channels (see ``ModelBuilder``)."""
+    encoder, decoder = build_networks(model_config, image_shape[-1])
+    return DenoisingVAE(encoder, decoder,
+                        build_optimizer(optimizer_configs["denoising_vae"],
+                                        "denoising_vae_optimizer"), model_config, seed)
