@@ -76,8 +76,9 @@ def build_pixel_head(config: VAEConfig, image_shape: tuple[int, int, int]) -> ke
     a sum of per-pixel terms, computed in one pass when x is known.
     """
     width = config.autoregressive_width
-    targets = keras.Input(image_shape, name="targets")
-    features = keras.Input((*image_shape[:2], width), name="features")
+    # Any height and width: sampling runs the head on a few rows at a time.
+    targets = keras.Input((None, None, image_shape[-1]), name="targets")
+    features = keras.Input((None, None, width), name="features")
     x = MaskedConv2D(width, 7, mask_type="A")(targets)
     x = layers.Add()([x, layers.Conv2D(width, 1)(features)])
     for _ in range(config.autoregressive_layers - 1):
@@ -130,6 +131,8 @@ class VAE(GenerativeModel):
         self.encoder = encoder
         self.decoder = decoder
         self.pixel_head = pixel_head
+        # Rows above a pixel that the head sees: 3 (7x7 mask A) + 1 per 3x3 mask-B layer.
+        self.head_reach = 3 + max(config.autoregressive_layers - 1, 0)
         self.vae_optimizer = optimizer
         self.latent_dim = config.latent_dim
         self.likelihood = config.likelihood
@@ -191,19 +194,25 @@ class VAE(GenerativeModel):
         """Mean image of p(x|z), in [-1, 1].
 
         With the autoregressive head, pixels are filled in raster order, each
-        set to its conditional mean given the pixels before it (one head pass
-        per pixel; exact for the factorised decoder, greedy for the head).
+        set to its conditional mean given the pixels before it (greedy). Row r
+        depends only on rows r - reach .. r (the masked kernels' height), so
+        each head pass covers that window, not the whole image.
         """
         decoded = self.decode_params(z)
         if not self.pixel_head:
             return self._mean(decoded) * 2.0 - 1.0
-        shape = tf.concat([tf.shape(decoded)[:3], [self.pixel_head.input[0].shape[-1]]], 0)
         height, width = decoded.shape[1], decoded.shape[2]
-        targets = tf.zeros(shape)
-        for index in tf.range(height * width):
-            mean = self._mean(self.pixel_head([targets, decoded], training=False))
-            position = tf.reshape(tf.one_hot(index, height * width), (1, height, width, 1))
-            targets += position * mean
+        channels = self.pixel_head.input[0].shape[-1]
+        targets = tf.zeros(tf.concat([tf.shape(decoded)[:3], [channels]], 0))
+        for row in tf.range(height):
+            top = tf.maximum(row - self.head_reach, 0)
+            for column in tf.range(width):
+                params = self.pixel_head([targets[:, top:row + 1], decoded[:, top:row + 1]],
+                                         training=False)
+                mean = self._mean(params[:, -1:, column:column + 1])  # [N, 1, 1, C]
+                position = tf.reshape(tf.one_hot(row * width + column, height * width),
+                                      (1, height, width, 1))
+                targets += position * mean
         return targets * 2.0 - 1.0
 
     def generate(self, latents):
