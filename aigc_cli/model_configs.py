@@ -34,7 +34,13 @@ class DCGANConfig:
     batch_norm: bool = option(True, "batch normalisation in the generator")
     leaky_relu_slope: float = option(0.3, "negative slope of the LeakyReLU activations",
                                      min=0.0, max=1.0)
-    loss: Literal["non_saturating"] = option("non_saturating", "GAN loss")
+    loss: Literal["non_saturating", "hinge", "least_squares", "wasserstein"] = option(
+        "non_saturating", "GAN loss (wasserstein wants gradient_penalty > 0)")
+    gradient_penalty: float = option(0.0, "WGAN-GP weight: (|grad D(x_hat)| - 1)^2 at random "
+                                     "points between real and fake images (10 is usual)",
+                                     min=0.0)
+    r1_gamma: float = option(0.0, "R1 penalty weight: gamma/2 |grad D(x)|^2 on real images",
+                             min=0.0)
 
     def check(self, dataset: "DatasetConfig") -> None:
         """Cross-section checks that need the image size."""

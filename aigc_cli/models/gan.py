@@ -63,7 +63,47 @@ def non_saturating_losses(real_logits: tf.Tensor, fake_logits: tf.Tensor):
     return d_loss, g_loss
 
 
-GAN_LOSSES = {"non_saturating": non_saturating_losses}
+def hinge_losses(real_logits, fake_logits):
+    """Hinge loss (Lim & Ye 2017; used by SAGAN and BigGAN)."""
+    d_loss = tf.nn.relu(1.0 - real_logits) + tf.nn.relu(1.0 + fake_logits)
+    return d_loss, -fake_logits
+
+
+def least_squares_losses(real_logits, fake_logits):
+    """Least-squares GAN (Mao et al. 2017): targets 1 for real, 0 for fake."""
+    d_loss = 0.5 * (tf.square(real_logits - 1.0) + tf.square(fake_logits))
+    return d_loss, 0.5 * tf.square(fake_logits - 1.0)
+
+
+def wasserstein_losses(real_logits, fake_logits):
+    """Wasserstein GAN critic and generator losses (Arjovsky et al. 2017)."""
+    return fake_logits - real_logits, -fake_logits
+
+
+GAN_LOSSES = {"non_saturating": non_saturating_losses, "hinge": hinge_losses,
+              "least_squares": least_squares_losses, "wasserstein": wasserstein_losses}
+
+
+def input_gradient_norms(discriminator: keras.Model, images: tf.Tensor) -> tf.Tensor:
+    """|d D(x) / d x| per example [N]: the quantity R1 and WGAN-GP penalise."""
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        total = tf.reduce_sum(discriminator(images, training=True))  # examples are independent
+    gradients = tape.gradient(total, images)
+    return tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]) + 1e-12)
+
+
+def r1_penalty(discriminator, real_images, gamma: float) -> tf.Tensor:
+    """gamma/2 |grad D(x)|^2 on real images, per example (Mescheder et al. 2018)."""
+    return 0.5 * gamma * tf.square(input_gradient_norms(discriminator, real_images))
+
+
+def gradient_penalty(discriminator, real_images, fake_images, weight: float,
+                     mix: tf.Tensor) -> tf.Tensor:
+    """weight (|grad D(x_hat)| - 1)^2 with x_hat = mix real + (1 - mix) fake, per example
+    (Gulrajani et al. 2017); ``mix`` is [N, 1, 1, 1] uniform in [0, 1]."""
+    points = mix * real_images + (1.0 - mix) * fake_images
+    return weight * tf.square(input_gradient_norms(discriminator, points) - 1.0)
 
 
 class GAN(GenerativeModel):
@@ -73,8 +113,11 @@ class GAN(GenerativeModel):
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model,
                  g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,
-                 loss: str, seed: int):
+                 loss: str, seed: int, gradient_penalty_weight: float = 0.0,
+                 r1_gamma: float = 0.0):
         super().__init__(name="gan")
+        self.gradient_penalty_weight = gradient_penalty_weight
+        self.r1_gamma = r1_gamma
         self.generator = generator
         self.discriminator = discriminator
         self.g_optimizer = g_optimizer
@@ -91,6 +134,8 @@ class GAN(GenerativeModel):
             real_logits = self.discriminator(images, training=True)
             fake_logits = self.discriminator(fakes, training=True)
             d_losses, g_losses = self.gan_losses(real_logits, fake_logits)
+            penalties = self._penalties(images, fakes)
+            d_losses = d_losses[:, 0] + sum(penalties.values(), tf.zeros_like(d_losses[:, 0]))
             d_loss, g_loss = replica_mean(d_losses), replica_mean(g_losses)
         self._apply(g_tape, g_loss, self.generator, self.g_optimizer)
         self._apply(d_tape, d_loss, self.discriminator, self.d_optimizer)
@@ -99,7 +144,20 @@ class GAN(GenerativeModel):
             "g_loss": g_loss,
             "d_real": replica_mean(tf.sigmoid(real_logits)),  # D(x): 1 means "real"
             "d_fake": replica_mean(tf.sigmoid(fake_logits)),
+            **{name: replica_mean(value) for name, value in penalties.items()},
         }
+
+    def _penalties(self, images, fakes) -> dict[str, tf.Tensor]:
+        """Per-example discriminator penalties the config asks for (none by default)."""
+        penalties = {}
+        if self.r1_gamma:
+            penalties["r1_penalty"] = r1_penalty(self.discriminator, images, self.r1_gamma)
+        if self.gradient_penalty_weight:
+            mix = self.noise.uniform((tf.shape(images)[0], 1, 1, 1))
+            penalties["gradient_penalty"] = gradient_penalty(
+                self.discriminator, images, tf.stop_gradient(fakes),
+                self.gradient_penalty_weight, mix)
+        return penalties
 
     @staticmethod
     def _apply(tape, loss, network, optimizer):
@@ -133,4 +191,6 @@ def build_dcgan(model_config: DCGANConfig, optimizer_configs: dict[str, Optimize
                discriminator=build_discriminator(model_config, image_shape),
                g_optimizer=build_optimizer(optimizer_configs["generator"], "g_optimizer"),
                d_optimizer=build_optimizer(optimizer_configs["discriminator"], "d_optimizer"),
-               loss=model_config.loss, seed=seed)
+               loss=model_config.loss, seed=seed,
+               gradient_penalty_weight=model_config.gradient_penalty,
+               r1_gamma=model_config.r1_gamma)

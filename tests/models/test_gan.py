@@ -56,3 +56,56 @@ def test_non_saturating_losses_match_cross_entropy():
                                rtol=1e-6)
     # By hand for one logit: -log(sigmoid(0.5)) = log(1 + e^-0.5)
     assert float(g_loss[0, 0]) == pytest.approx(np.log1p(np.exp(-0.5)), rel=1e-6)
+
+
+@pytest.mark.parametrize("name, expected_d, expected_g", [
+    # real logit 2, fake logit -1, worked by hand
+    ("hinge", max(0, 1 - 2) + max(0, 1 + -1), 1.0),
+    ("least_squares", 0.5 * ((2 - 1) ** 2 + (-1) ** 2), 0.5 * (-1 - 1) ** 2),
+    ("wasserstein", -1 - 2, 1.0),
+    ("non_saturating", np.log1p(np.exp(-2)) + np.log1p(np.exp(-1)), np.log1p(np.exp(1))),
+])
+def test_each_gan_loss_by_hand(name, expected_d, expected_g):
+    from aigc_cli.models.gan import GAN_LOSSES
+
+    d_loss, g_loss = GAN_LOSSES[name](tf.constant([[2.0]]), tf.constant([[-1.0]]))
+    assert float(d_loss[0, 0]) == pytest.approx(expected_d, rel=1e-6)
+    assert float(g_loss[0, 0]) == pytest.approx(expected_g, rel=1e-6)
+
+
+def _linear_discriminator(weights):
+    import keras
+
+    inputs = keras.Input((2, 2, 1))
+    dense = keras.layers.Dense(1)
+    model = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
+    dense.set_weights([np.array(weights, np.float32).reshape(4, 1), np.zeros(1, np.float32)])
+    return model
+
+
+def test_r1_and_gradient_penalty_on_a_linear_discriminator():
+    from aigc_cli.models.gan import gradient_penalty, r1_penalty
+
+    # D(x) = w . x has gradient w everywhere: |w| = sqrt(1 + 4 + 4 + 16) = 5
+    discriminator = _linear_discriminator([1.0, 2.0, -2.0, 4.0])
+    real = tf.random.uniform((3, 2, 2, 1), seed=1)
+    fake = tf.random.uniform((3, 2, 2, 1), seed=2)
+    np.testing.assert_allclose(r1_penalty(discriminator, real, gamma=0.2).numpy(),
+                               [0.5 * 0.2 * 25] * 3, rtol=1e-5)
+    mix = tf.fill((3, 1, 1, 1), 0.3)
+    np.testing.assert_allclose(gradient_penalty(discriminator, real, fake, 10.0, mix).numpy(),
+                               [10.0 * (5 - 1) ** 2] * 3, rtol=1e-5)
+
+
+@pytest.mark.parametrize("settings, penalty", [
+    (dict(loss="wasserstein", gradient_penalty=10.0), "gradient_penalty"),
+    (dict(loss="hinge", r1_gamma=1.0), "r1_penalty"),
+])
+def test_penalties_run_inside_the_compiled_step(settings, penalty):
+    config = DCGANConfig(**{**{k: tuple(v) if isinstance(v, list) else v
+                               for k, v in TINY_MODEL.items()}, **settings})
+    gan = build_dcgan(config, OPTIMIZERS, (16, 16, 1), seed=0)
+    gan.build_optimizers()
+    losses = tf.function(gan.train_step)(tf.random.uniform((4, 16, 16, 1), -1, 1, seed=3))
+    assert penalty in losses and float(losses[penalty]) > 0
+    assert all(np.isfinite(float(v)) for v in losses.values())
