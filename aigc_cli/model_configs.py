@@ -36,10 +36,11 @@ class DCGANConfig:
                                      min=0.0, max=1.0)
     loss: Literal["non_saturating", "hinge", "least_squares", "wasserstein"] = option(
         "non_saturating", "GAN loss (wasserstein wants gradient_penalty > 0)")
-    gradient_penalty: float = option(0.0, "WGAN-GP weight: (|grad D(x_hat)| - 1)^2 at random "
-                                     "points between real and fake images (10 is usual)",
+    gradient_penalty: float = option(0.0, "WGAN-GP weight: (norm of grad D(x_hat) - 1)^2 at "
+                                     "random points between real and fake images (10 is usual)",
                                      min=0.0)
-    r1_gamma: float = option(0.0, "R1 penalty weight: gamma/2 |grad D(x)|^2 on real images",
+    r1_gamma: float = option(0.0, "R1 penalty weight: gamma/2 squared norm of grad D(x) "
+                             "on real images",
                              min=0.0)
 
     def check(self, dataset: "DatasetConfig") -> None:
