@@ -42,6 +42,9 @@ class DCGANConfig:
     r1_gamma: float = option(0.0, "R1 penalty weight: gamma/2 squared norm of grad D(x) "
                              "on real images",
                              min=0.0)
+    ema_decay: Optional[float] = option(
+        None, "keep an exponential moving average of the generator's weights with this decay "
+        "(e.g. 0.999); sample and eval then use it", min=0.0, max=1.0, min_exclusive=True)
 
     def check(self, dataset: "DatasetConfig") -> None:
         """Cross-section checks that need the image size."""

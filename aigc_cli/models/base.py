@@ -47,6 +47,12 @@ class GenerativeModel(keras.Model):
         """Images [N, H, W, C] in [-1, 1] from latents [N, latent_dim]."""
         raise NotImplementedError
 
+    def after_step(self) -> None:
+        """Bookkeeping after each update, in cross-replica context (e.g. weight averages).
+
+        Runs inside the compiled train function, outside ``strategy.run``.
+        """
+
     def checkpoint_items(self) -> dict[str, object]:
         """Everything training restores: networks, optimizers, random state."""
         raise NotImplementedError

@@ -114,8 +114,15 @@ class GAN(GenerativeModel):
     def __init__(self, generator: keras.Model, discriminator: keras.Model,
                  g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,
                  loss: str, seed: int, gradient_penalty_weight: float = 0.0,
-                 r1_gamma: float = 0.0):
+                 r1_gamma: float = 0.0, ema_decay: float | None = None):
         super().__init__(name="gan")
+        self.ema_decay = ema_decay
+        # The averaged generator (Karras et al. 2018; Yazici et al. 2019): smoother
+        # samples than the last iterate, at no training cost.
+        self.ema_generator = None
+        if ema_decay:
+            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator.set_weights(generator.get_weights())
         self.gradient_penalty_weight = gradient_penalty_weight
         self.r1_gamma = r1_gamma
         self.generator = generator
@@ -170,18 +177,30 @@ class GAN(GenerativeModel):
         return {"generated": self.generate(latents)}
 
     def generate(self, latents):
-        return self.generator(latents, training=False)
+        generator = self.ema_generator or self.generator
+        return generator(latents, training=False)
+
+    def after_step(self):
+        if not self.ema_generator:
+            return
+        for average, current in zip(self.ema_generator.trainable_variables,
+                                    self.generator.trainable_variables):
+            average.assign(self.ema_decay * average + (1.0 - self.ema_decay) * current)
+        for average, current in zip(self.ema_generator.non_trainable_variables,
+                                    self.generator.non_trainable_variables):
+            average.assign(current)  # batch-norm statistics: follow the live generator
 
     def optimizers_by_network(self):
         return {"generator": self.g_optimizer, "discriminator": self.d_optimizer}
 
     def checkpoint_items(self):
-        return {"generator": self.generator, "discriminator": self.discriminator,
+        return {**self.inference_items(), "discriminator": self.discriminator,
                 "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer,
                 "noise": self.noise}
 
     def inference_items(self):
-        return {"generator": self.generator}
+        items = {"generator": self.generator}
+        return {**items, "ema_generator": self.ema_generator} if self.ema_generator else items
 
 
 def build_dcgan(model_config: DCGANConfig, optimizer_configs: dict[str, OptimizerConfig],
@@ -193,4 +212,4 @@ def build_dcgan(model_config: DCGANConfig, optimizer_configs: dict[str, Optimize
                d_optimizer=build_optimizer(optimizer_configs["discriminator"], "d_optimizer"),
                loss=model_config.loss, seed=seed,
                gradient_penalty_weight=model_config.gradient_penalty,
-               r1_gamma=model_config.r1_gamma)
+               r1_gamma=model_config.r1_gamma, ema_decay=model_config.ema_decay)

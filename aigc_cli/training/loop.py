@@ -109,6 +109,7 @@ def compile_train_function(strategy: tf.distribute.Strategy, model: GenerativeMo
     @tf.function
     def train_function(iterator):
         per_replica = strategy.run(model.train_step, args=(next(iterator),))
+        model.after_step()
         step.assign_add(1)
         return {name: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
                 for name, value in per_replica.items()}

@@ -109,3 +109,21 @@ def test_penalties_run_inside_the_compiled_step(settings, penalty):
     losses = tf.function(gan.train_step)(tf.random.uniform((4, 16, 16, 1), -1, 1, seed=3))
     assert penalty in losses and float(losses[penalty]) > 0
     assert all(np.isfinite(float(v)) for v in losses.values())
+
+
+def test_ema_generator_update_and_use():
+    config = DCGANConfig(**{**{k: tuple(v) if isinstance(v, list) else v
+                               for k, v in TINY_MODEL.items()}, "ema_decay": 0.75})
+    gan = build_dcgan(config, OPTIMIZERS, (16, 16, 1), seed=0)
+    live = gan.generator.trainable_variables[0]
+    average = gan.ema_generator.trainable_variables[0]
+    np.testing.assert_array_equal(average.numpy(), live.numpy())  # starts as a copy
+    before = average.numpy().copy()
+    live.assign(live.numpy() + 1.0)
+    tf.function(gan.after_step)()
+    np.testing.assert_allclose(average.numpy(), 0.75 * before + 0.25 * live.numpy(), rtol=1e-6)
+    z = tf.random.normal((2, config.latent_dim), seed=4)
+    np.testing.assert_allclose(gan.generate(z).numpy(),
+                               gan.ema_generator(z, training=False).numpy())
+    assert not np.allclose(gan.generate(z).numpy(), gan.generator(z, training=False).numpy())
+    assert set(gan.inference_items()) == {"generator", "ema_generator"}

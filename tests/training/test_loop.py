@@ -98,3 +98,17 @@ def test_resuming_with_another_architecture_is_a_clear_error(idx_folder, tmp_pat
     changed["model"]["generator_widths"] = [32, 8, 4]
     with pytest.raises(CheckpointError, match="different model|does not hold"):
         train(build_config(changed), quiet=True)
+
+
+def test_ema_generator_is_checkpointed_and_sampled(idx_folder, tmp_path):
+    from aigc_cli.inference import load_trained_model
+
+    data = tiny_config_dict(idx_folder, tmp_path / "ema", steps=3)
+    data["model"]["ema_decay"] = 0.9
+    train(build_config(data), quiet=True)
+    model = load_trained_model(tmp_path / "ema").model
+    z = tf.random.normal((2, model.latent_dim), seed=1)
+    np.testing.assert_allclose(model.generate(z).numpy(),
+                               model.ema_generator(z, training=False).numpy())
+    assert not np.allclose(model.ema_generator.get_weights()[0],
+                           model.generator.get_weights()[0])
