@@ -160,6 +160,8 @@ def train(config_path: str, overrides: tuple[str, ...], run_dir: str | None, dry
               help="Also write all images as one grid PNG here.")
 @click.option("--temperature", type=click.FloatRange(min=0.0, min_open=True), default=1.0,
               show_default=True, help="Scale of the latent noise (below 1: safer, less varied).")
+@click.option("--truncation", type=click.FloatRange(min=0.0, min_open=True),
+              help="Redraw latent components beyond +-T (the truncation trick).")
 @click.option("--interpolate", "steps", type=click.IntRange(min=2),
               help="Instead of samples: -n rows, each walking between two random latents in "
                    "this many images.")
@@ -171,7 +173,7 @@ def train(config_path: str, overrides: tuple[str, ...], run_dir: str | None, dry
 @click.option("--overwrite", is_flag=True, help="Write into an output folder that has files.")
 @quiet_option
 def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: str | None,
-           temperature: float, steps: int | None, folder: str | None, batch_size: int,
+           temperature: float, truncation: float | None, steps: int | None, folder: str | None, batch_size: int,
            overwrite: bool, quiet: bool) -> None:
     """Generate images from a trained model (the dataset is not needed).
 
@@ -205,7 +207,8 @@ def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: s
         result = sampling.interpolate(source, count, steps, seed, out, grid, batch_size, quiet,
                                       temperature)
     else:
-        result = sampling.sample(source, count, seed, out, grid, batch_size, quiet, temperature)
+        result = sampling.sample(source, count, seed, out, grid, batch_size, quiet, temperature,
+                                 truncation)
     if result.files:
         click.echo(f"wrote {len(result.files)} images to {out}", err=True)
     if result.skipped:

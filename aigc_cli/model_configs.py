@@ -42,6 +42,8 @@ class DCGANConfig:
     r1_gamma: float = option(0.0, "R1 penalty weight: gamma/2 squared norm of grad D(x) "
                              "on real images",
                              min=0.0)
+    spectral_norm: bool = option(False, "spectral normalisation of the discriminator's "
+                                 "layers (Miyato et al. 2018)")
     ema_decay: Optional[float] = option(
         None, "keep an exponential moving average of the generator's weights with this decay "
         "(e.g. 0.999); sample and eval then use it", min=0.0, max=1.0, min_exclusive=True)

@@ -101,3 +101,10 @@ def test_reconstruct_needs_an_encoder(tiny_config, idx_folder, tmp_path, runner)
     result = runner.invoke(main, ["sample", str(run), "--reconstruct", str(tmp_path / "in"),
                                   "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "no encoder" in result.output
+
+
+def test_truncation_shrinks_the_latents():
+    plain = sample_latents(2000, 16, seed=3)
+    truncated = sample_latents(2000, 16, seed=3, truncation=0.5)
+    assert np.abs(truncated).max() <= 0.5 < np.abs(plain).max()
+    assert np.linalg.norm(truncated, axis=1).mean() < 0.5 * np.linalg.norm(plain, axis=1).mean()

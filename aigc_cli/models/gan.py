@@ -15,7 +15,7 @@ from keras import layers
 
 from aigc_cli.config import DCGANConfig, OptimizerConfig, upsampling_plan
 from aigc_cli.models.base import GenerativeModel, replica_mean
-from aigc_cli.models.layers import conv_block, dense_block
+from aigc_cli.models.layers import conv_block, dense_block, spectral
 from aigc_cli.models.optimizers import build_optimizer
 
 
@@ -46,9 +46,9 @@ def build_discriminator(config: DCGANConfig, image_shape: tuple[int, int, int]) 
     x = images
     for width in config.discriminator_widths:
         x = conv_block(x, width, config.kernel_size, 2, slope=config.leaky_relu_slope,
-                       dropout=config.dropout)
+                       dropout=config.dropout, spectral_norm=config.spectral_norm)
     x = layers.Flatten()(x)
-    logits = layers.Dense(1, dtype="float32")(x)
+    logits = spectral(layers.Dense(1, dtype="float32"), config.spectral_norm)(x)
     return keras.Model(images, logits, name="discriminator")
 
 

@@ -15,15 +15,21 @@ def activation(x, name: str, slope: float = 0.2):
     return layers.Activation(name)(x)
 
 
+def spectral(layer, enabled: bool):
+    """``layer`` wrapped in spectral normalisation when ``enabled``."""
+    return layers.SpectralNormalization(layer) if enabled else layer
+
+
 def conv_block(x, filters: int, kernel_size: int, strides: int = 1, *, transpose: bool = False,
                batch_norm: bool = False, act: str = "leaky_relu", slope: float = 0.2,
-               dropout: float = 0.0):
+               dropout: float = 0.0, spectral_norm: bool = False):
     """Conv (or transposed conv) → optional BatchNorm → activation → optional dropout.
 
     The conv has no bias when BatchNorm follows (its shift would cancel it).
     """
     conv = layers.Conv2DTranspose if transpose else layers.Conv2D
-    x = conv(filters, kernel_size, strides=strides, padding="same", use_bias=not batch_norm)(x)
+    x = spectral(conv(filters, kernel_size, strides=strides, padding="same",
+                      use_bias=not batch_norm), spectral_norm)(x)
     if batch_norm:
         x = layers.BatchNormalization()(x)
     x = activation(x, act, slope)

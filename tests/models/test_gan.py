@@ -99,7 +99,7 @@ def test_r1_and_gradient_penalty_on_a_linear_discriminator():
 
 @pytest.mark.parametrize("settings, penalty", [
     (dict(loss="wasserstein", gradient_penalty=10.0), "gradient_penalty"),
-    (dict(loss="hinge", r1_gamma=1.0), "r1_penalty"),
+    (dict(loss="hinge", r1_gamma=1.0, spectral_norm=True), "r1_penalty"),
 ])
 def test_penalties_run_inside_the_compiled_step(settings, penalty):
     config = DCGANConfig(**{**{k: tuple(v) if isinstance(v, list) else v
@@ -127,3 +127,18 @@ def test_ema_generator_update_and_use():
                                gan.ema_generator(z, training=False).numpy())
     assert not np.allclose(gan.generate(z).numpy(), gan.generator(z, training=False).numpy())
     assert set(gan.inference_items()) == {"generator", "ema_generator"}
+
+
+def test_spectral_norm_keeps_the_discriminator_layers_near_unit_norm():
+    config = DCGANConfig(**{**{k: tuple(v) if isinstance(v, list) else v
+                               for k, v in TINY_MODEL.items()}, "spectral_norm": True})
+    gan = build_dcgan(config, OPTIMIZERS, (16, 16, 1), seed=0)
+    images = tf.random.uniform((4, 16, 16, 1), -1, 1, seed=5)
+    for _ in range(30):  # power iterations run in training mode
+        gan.discriminator(images, training=True)
+    wrapped = [layer for layer in gan.discriminator.layers
+               if type(layer).__name__ == "SpectralNormalization"]
+    assert len(wrapped) == len(config.discriminator_widths) + 1
+    for layer in wrapped:
+        kernel = layer.layer.kernel.numpy().reshape(-1, layer.layer.kernel.shape[-1])
+        assert np.linalg.svd(kernel, compute_uv=False)[0] == pytest.approx(1.0, abs=0.05)
