@@ -8,7 +8,15 @@ from aigc_cli.models.gan import build_dcgan, non_saturating_losses
 from conftest import TINY_MODEL
 
 OPTIMIZERS = {"generator": OptimizerConfig(), "discriminator": OptimizerConfig()}
-TINY = DCGANConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in TINY_MODEL.items()})
+
+
+def tiny_dcgan(**settings) -> DCGANConfig:
+    """The tests' tiny DCGAN config, with ``settings`` changed."""
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in TINY_MODEL.items()}
+    return DCGANConfig(**{**fields, **settings})
+
+
+TINY = tiny_dcgan()
 
 
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (64, 64, 1), (16, 16, 3)])
@@ -102,8 +110,7 @@ def test_r1_and_gradient_penalty_on_a_linear_discriminator():
     (dict(loss="hinge", r1_gamma=1.0, spectral_norm=True), "r1_penalty"),
 ])
 def test_penalties_run_inside_the_compiled_step(settings, penalty):
-    config = DCGANConfig(**{**{k: tuple(v) if isinstance(v, list) else v
-                               for k, v in TINY_MODEL.items()}, **settings})
+    config = tiny_dcgan(**settings)
     gan = build_dcgan(config, OPTIMIZERS, (16, 16, 1), seed=0)
     gan.build_optimizers()
     losses = tf.function(gan.train_step)(tf.random.uniform((4, 16, 16, 1), -1, 1, seed=3))
@@ -112,8 +119,7 @@ def test_penalties_run_inside_the_compiled_step(settings, penalty):
 
 
 def test_ema_generator_update_and_use():
-    config = DCGANConfig(**{**{k: tuple(v) if isinstance(v, list) else v
-                               for k, v in TINY_MODEL.items()}, "ema_decay": 0.75})
+    config = tiny_dcgan(ema_decay=0.75)
     gan = build_dcgan(config, OPTIMIZERS, (16, 16, 1), seed=0)
     live = gan.generator.trainable_variables[0]
     average = gan.ema_generator.trainable_variables[0]
@@ -130,8 +136,7 @@ def test_ema_generator_update_and_use():
 
 
 def test_spectral_norm_keeps_the_discriminator_layers_near_unit_norm():
-    config = DCGANConfig(**{**{k: tuple(v) if isinstance(v, list) else v
-                               for k, v in TINY_MODEL.items()}, "spectral_norm": True})
+    config = tiny_dcgan(spectral_norm=True)
     gan = build_dcgan(config, OPTIMIZERS, (16, 16, 1), seed=0)
     images = tf.random.uniform((4, 16, 16, 1), -1, 1, seed=5)
     for _ in range(30):  # power iterations run in training mode
