@@ -42,6 +42,9 @@ class DCGANConfig:
     r1_gamma: float = option(0.0, "R1 penalty weight: gamma/2 squared norm of grad D(x) "
                              "on real images",
                              min=0.0)
+    diff_augment: tuple[Literal["color", "translation", "cutout"], ...] = option(
+        (), "differentiable augmentations of real and fake images before the discriminator "
+        "(DiffAugment, Zhao et al. 2020)")
     spectral_norm: bool = option(False, "spectral normalisation of the discriminator's "
                                  "layers (Miyato et al. 2018)")
     ema_decay: Optional[float] = option(

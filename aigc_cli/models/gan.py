@@ -14,6 +14,7 @@ import tensorflow as tf
 from keras import layers
 
 from aigc_cli.config import DCGANConfig, OptimizerConfig, upsampling_plan
+from aigc_cli.models.augment import diff_augment
 from aigc_cli.models.base import GenerativeModel, replica_mean
 from aigc_cli.models.layers import conv_block, dense_block, spectral
 from aigc_cli.models.optimizers import build_optimizer
@@ -114,8 +115,10 @@ class GAN(GenerativeModel):
     def __init__(self, generator: keras.Model, discriminator: keras.Model,
                  g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,
                  loss: str, seed: int, gradient_penalty_weight: float = 0.0,
-                 r1_gamma: float = 0.0, ema_decay: float | None = None):
+                 r1_gamma: float = 0.0, ema_decay: float | None = None,
+                 augmentations: tuple[str, ...] = ()):
         super().__init__(name="gan")
+        self.augmentations = tuple(augmentations)
         self.ema_decay = ema_decay
         # The averaged generator (Karras et al. 2018; Yazici et al. 2019): smoother
         # samples than the last iterate, at no training cost.
@@ -138,8 +141,8 @@ class GAN(GenerativeModel):
         latents = self.noise.normal((batch_size, self.latent_dim))
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fakes = self.generator(latents, training=True)
-            real_logits = self.discriminator(images, training=True)
-            fake_logits = self.discriminator(fakes, training=True)
+            real_logits = self.discriminator(self._augment(images), training=True)
+            fake_logits = self.discriminator(self._augment(fakes), training=True)
             d_losses, g_losses = self.gan_losses(real_logits, fake_logits)
             penalties = self._penalties(images, fakes)
             d_losses = d_losses[:, 0] + sum(penalties.values(), tf.zeros_like(d_losses[:, 0]))
@@ -153,6 +156,11 @@ class GAN(GenerativeModel):
             "d_fake": replica_mean(tf.sigmoid(fake_logits)),
             **{name: replica_mean(value) for name, value in penalties.items()},
         }
+
+    def _augment(self, images):
+        if not self.augmentations:
+            return images
+        return diff_augment(images, self.augmentations, self.noise)
 
     def _penalties(self, images, fakes) -> dict[str, tf.Tensor]:
         """Per-example discriminator penalties the config asks for (none by default)."""
@@ -212,4 +220,5 @@ def build_dcgan(model_config: DCGANConfig, optimizer_configs: dict[str, Optimize
                d_optimizer=build_optimizer(optimizer_configs["discriminator"], "d_optimizer"),
                loss=model_config.loss, seed=seed,
                gradient_penalty_weight=model_config.gradient_penalty,
-               r1_gamma=model_config.r1_gamma, ema_decay=model_config.ema_decay)
+               r1_gamma=model_config.r1_gamma, ema_decay=model_config.ema_decay,
+               augmentations=model_config.diff_augment)

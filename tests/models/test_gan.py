@@ -107,7 +107,8 @@ def test_r1_and_gradient_penalty_on_a_linear_discriminator():
 
 @pytest.mark.parametrize("settings, penalty", [
     (dict(loss="wasserstein", gradient_penalty=10.0), "gradient_penalty"),
-    (dict(loss="hinge", r1_gamma=1.0, spectral_norm=True), "r1_penalty"),
+    (dict(loss="hinge", r1_gamma=1.0, spectral_norm=True,
+          diff_augment=("color", "translation", "cutout")), "r1_penalty"),
 ])
 def test_penalties_run_inside_the_compiled_step(settings, penalty):
     config = tiny_dcgan(**settings)
