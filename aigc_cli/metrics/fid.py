@@ -1,4 +1,5 @@
-"""Fréchet Inception Distance (Heusel et al. 2017) with the project's extractors.
+"""Fréchet and kernel distances (FID, Heusel et al. 2017; KID, Binkowski et al. 2018)
+between real and generated images, in the project's extractors' features.
 
 FID = |mu_r - mu_g|^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2)), in float64.
 Tr((S_r S_g)^(1/2)) is the sum of square roots of the eigenvalues of
@@ -40,6 +41,24 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt)
 
 
+def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, subsets: int = 100,
+                              subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """(mean, std) of the unbiased MMD^2 with the cubic polynomial kernel
+    k(x, y) = (x.y / d + 1)^3 over random subsets (Binkowski et al. 2018)."""
+    rng = np.random.default_rng(seed)
+    size = min(subset_size, len(real), len(fake))
+    dim = real.shape[1]
+    estimates = []
+    for _ in range(subsets):
+        x = real[rng.choice(len(real), size, replace=False)].astype(np.float64)
+        y = fake[rng.choice(len(fake), size, replace=False)].astype(np.float64)
+        k_xx, k_yy = (x @ x.T / dim + 1) ** 3, (y @ y.T / dim + 1) ** 3
+        k_xy = (x @ y.T / dim + 1) ** 3
+        off_diagonal = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (size * (size - 1))
+        estimates.append(off_diagonal - 2 * k_xy.mean())
+    return float(np.mean(estimates)), float(np.std(estimates))
+
+
 def reference_statistics(extractor: FeatureExtractor, images: np.ndarray,
                          cache_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
     """Statistics of real images, cached by extractor and image content."""
@@ -74,6 +93,8 @@ def evaluate_fid(model, data: ImageSet, options: dict) -> dict:
     extractor = load_feature_extractor(options["dataset"], options.get("feature_extractor"))
     count = int(options.get("fid_samples") or len(data.images))
     real = reference_statistics(extractor, data.images, options.get("cache_dir"))
-    fake = statistics(generated_features(model, extractor, count, int(options.get("seed", 0))))
-    return {"fid": frechet_distance(*real, *fake), "fid_feature_extractor": extractor.name,
-            "fid_samples": count, "fid_reference_images": int(len(data.images))}
+    fake_features = generated_features(model, extractor, count, int(options.get("seed", 0)))
+    kid, kid_std = kernel_inception_distance(extractor(data.images), fake_features)
+    return {"fid": frechet_distance(*real, *statistics(fake_features)), "kid": kid,
+            "kid_std": kid_std, "fid_feature_extractor": extractor.name, "fid_samples": count,
+            "fid_reference_images": int(len(data.images))}

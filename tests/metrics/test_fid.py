@@ -33,3 +33,19 @@ def test_fid_of_samples_from_one_gaussian_is_near_zero_and_grows_with_shift():
     shifted = frechet_distance(*statistics(a), *statistics(b + 1.0))
     assert same < 0.01 and shifted == pytest.approx(4.0, abs=0.05)
     assert statistics(a)[1].dtype == np.float64
+
+
+def test_kid_matches_a_direct_unbiased_mmd_and_vanishes_for_one_distribution():
+    from aigc_cli.metrics.fid import kernel_inception_distance
+
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((6, 3)), rng.standard_normal((6, 3)) + 0.5
+    k = lambda a, b: (a @ b / 3 + 1) ** 3  # noqa: E731
+    xx = sum(k(x[i], x[j]) for i in range(6) for j in range(6) if i != j) / 30
+    yy = sum(k(y[i], y[j]) for i in range(6) for j in range(6) if i != j) / 30
+    xy = sum(k(x[i], y[j]) for i in range(6) for j in range(6)) / 36
+    kid, spread = kernel_inception_distance(x, y, subsets=3, subset_size=6)
+    assert kid == pytest.approx(xx + yy - 2 * xy) and spread == pytest.approx(0, abs=1e-9)
+    a, b = rng.standard_normal((3000, 8)), rng.standard_normal((3000, 8))
+    assert abs(kernel_inception_distance(a, b, subsets=10)[0]) < 0.01
+    assert kernel_inception_distance(a, b + 1.0, subsets=10)[0] > 0.5
