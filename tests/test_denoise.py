@@ -106,6 +106,7 @@ def test_eval_denoiser_on_clean_folder_is_reproducible(tiny_denoiser_run, tmp_pa
     from conftest import make_photo_folder
 
     clean = make_photo_folder(tmp_path / "clean_test", count=3, size=48)
+    (clean / "broken.png").write_bytes(b"not an image")  # skipped with a warning, not fatal
     args = ["eval", str(tiny_denoiser_run), "--clean", str(clean), "--sigma", "25", "--json"]
     first, second = runner.invoke(main, args), runner.invoke(main, args)
     assert first.exit_code == 0, first.output

@@ -9,6 +9,7 @@ sigma 1.5), averaged over channels.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -18,6 +19,8 @@ import tensorflow as tf
 from aigc_cli.data.sources import ImageSet, list_image_files
 from aigc_cli.errors import InputError
 from aigc_cli.imaging import read_image, to_array
+
+log = logging.getLogger("aigc")
 
 
 def psnr(estimate: np.ndarray, reference: np.ndarray) -> float:
@@ -82,8 +85,15 @@ def evaluate_denoising(model, data: ImageSet, options: dict) -> dict:
     paths = list_image_files(Path(folder))
     if not paths:
         raise InputError(f"no images under --clean {folder}")
-    clean = [to_array(read_image(path), channels).astype(np.float32) / 255.0 for path in paths]
-    names = [str(path.relative_to(folder)) for path in paths]
+    clean, names = [], []
+    for path in paths:
+        try:
+            clean.append(to_array(read_image(path), channels).astype(np.float32) / 255.0)
+            names.append(str(path.relative_to(folder)))
+        except Exception as error:  # Pillow raises many types on broken files
+            log.warning("skipped %s: %s: %s", path, type(error).__name__, error)
+    if not clean:
+        raise InputError(f"none of the images under --clean {folder} could be read")
     sigma, seed = float(options.get("sigma", 25.0)), int(options.get("seed", 0))
     result = {"clean": str(folder), "sigma": sigma, "noise_seed": seed, "images": len(clean)}
     ours = measure(TiledDenoiser(model), clean, sigma, seed)

@@ -16,7 +16,7 @@ from keras import layers
 
 from aigc_cli.config import DenoiserConfig, OptimizerConfig
 from aigc_cli.models.base import GenerativeModel, replica_mean
-from aigc_cli.models.layers import PixelShuffle, PixelUnshuffle, conv_block
+from aigc_cli.models.layers import PixelShuffle, conv_block
 from aigc_cli.models.optimizers import build_optimizer
 
 PREVIEW_SIGMA = 25.0 / 255.0
@@ -31,7 +31,7 @@ def build_denoiser_network(config: DenoiserConfig, channels: int) -> keras.Model
     level = keras.Input((None, None, 1), name="noise_level")
     x, level_map = noisy, level
     if config.half_resolution:
-        x = PixelUnshuffle(2)(x)  # [N, H/2, W/2, 4C]
+        x = PixelShuffle(2, inverse=True)(x)  # [N, H/2, W/2, 4C]
         level_map = layers.AveragePooling2D(2)(level_map)
     if config.noise_map:
         x = layers.Concatenate()([x, level_map])

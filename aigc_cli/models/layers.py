@@ -93,30 +93,18 @@ class MaskedConv2D(layers.Conv2D):
 
 
 @keras.saving.register_keras_serializable(package="aigc")
-class PixelUnshuffle(layers.Layer):
-    """[N, H, W, C] → [N, H/s, W/s, C·s²]: each s x s block becomes channels."""
-
-    def __init__(self, block_size: int = 2, **kwargs):
-        super().__init__(**kwargs)
-        self.block_size = block_size
-
-    def call(self, inputs):
-        return tf.nn.space_to_depth(inputs, self.block_size)
-
-    def get_config(self):
-        return {**super().get_config(), "block_size": self.block_size}
-
-
-@keras.saving.register_keras_serializable(package="aigc")
 class PixelShuffle(layers.Layer):
-    """[N, H, W, C·s²] → [N, H·s, W·s, C]: the inverse of ``PixelUnshuffle``."""
+    """[N, H, W, C·s²] → [N, H·s, W·s, C] (sub-pixel upsampling, Shi et al. 2016);
+    with ``inverse``, [N, H, W, C] → [N, H/s, W/s, C·s²]: each s x s block becomes channels."""
 
-    def __init__(self, block_size: int = 2, **kwargs):
+    def __init__(self, block_size: int = 2, inverse: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.block_size = block_size
+        self.inverse = inverse
 
     def call(self, inputs):
-        return tf.nn.depth_to_space(inputs, self.block_size)
+        rearrange = tf.nn.space_to_depth if self.inverse else tf.nn.depth_to_space
+        return rearrange(inputs, self.block_size)
 
     def get_config(self):
-        return {**super().get_config(), "block_size": self.block_size}
+        return {**super().get_config(), "block_size": self.block_size, "inverse": self.inverse}
