@@ -162,6 +162,8 @@ def train(config_path: str, overrides: tuple[str, ...], run_dir: str | None, dry
               show_default=True, help="Scale of the latent noise (below 1: safer, less varied).")
 @click.option("--truncation", type=click.FloatRange(min=0.0, min_open=True),
               help="Redraw latent components beyond +-T (the truncation trick).")
+@click.option("--class", "class_label", type=click.IntRange(min=0),
+              help="Class-conditional models: generate images of this class (label N).")
 @click.option("--interpolate", "steps", type=click.IntRange(min=2),
               help="Instead of samples: -n rows, each walking between two random latents in "
                    "this many images.")
@@ -173,8 +175,9 @@ def train(config_path: str, overrides: tuple[str, ...], run_dir: str | None, dry
 @click.option("--overwrite", is_flag=True, help="Write into an output folder that has files.")
 @quiet_option
 def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: str | None,
-           temperature: float, truncation: float | None, steps: int | None, folder: str | None, batch_size: int,
-           overwrite: bool, quiet: bool) -> None:
+           temperature: float, truncation: float | None, class_label: int | None,
+           steps: int | None, folder: str | None, batch_size: int, overwrite: bool,
+           quiet: bool) -> None:
     """Generate images from a trained model (the dataset is not needed).
 
     \b
@@ -182,6 +185,7 @@ def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: s
       aigc sample runs/fashion_mnist_dcgan -n 64 --grid grid.png
       aigc sample runs/fashion_mnist_dcgan/checkpoints/ckpt-5000 -n 1000 --out fakes/
       aigc sample runs/fashion_mnist_vae --temperature 0.8 --grid prior.png
+      aigc sample runs/fashion_mnist_gan --class 7 -n 16 --grid sneakers.png
       aigc sample runs/fashion_mnist_vae -n 8 --interpolate 10 --grid walk.png
       aigc sample runs/fashion_mnist_vae --reconstruct my_images/ --out recon/
     """
@@ -205,10 +209,10 @@ def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: s
         result = sampling.reconstruct_folder(source, Path(folder), out, grid, batch_size, quiet)
     elif steps:
         result = sampling.interpolate(source, count, steps, seed, out, grid, batch_size, quiet,
-                                      temperature)
+                                      temperature, class_label)
     else:
         result = sampling.sample(source, count, seed, out, grid, batch_size, quiet, temperature,
-                                 truncation)
+                                 truncation, class_label)
     if result.files:
         click.echo(f"wrote {len(result.files)} images to {out}", err=True)
     if result.skipped:
@@ -270,8 +274,9 @@ def denoise(input_path: str, output: str | None, model_reference: str | None,
 @click.option("--fid-samples", type=click.IntRange(min=2),
               help="Generated images for FID (default: as many as the split has).")
 @click.option("--feature-extractor", type=click.Path(),
-              help="A classifier run dir whose features FID uses (default: the one shipped "
-                   "for the dataset).")
+              help="A classifier run dir whose features FID uses, or 'inception' (InceptionV3, "
+                   "ImageNet weights; looked for in ~/.keras/models and $AIGC_INCEPTION_WEIGHTS). "
+                   "Default: the classifier shipped for the dataset.")
 @click.option("--clean", "clean_folder", type=click.Path(exists=True, file_okay=False),
               help="Denoiser: folder of clean images to add noise to and restore.")
 @click.option("--sigma", type=click.FloatRange(min=0, max=255), default=25.0, show_default=True,
@@ -304,11 +309,12 @@ def evaluate(source: str, as_json: bool, split: str, limit: int | None,
     _tensorflow()
     from aigc_cli.evaluate import evaluate as run_evaluation
 
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aigc"
+    from aigc_cli.utils.files import cache_dir
+
     chosen = tuple(n.strip() for n in metric_names.split(",")) if metric_names else None
     result = run_evaluation(source, split=split, limit=limit, metric_names=chosen, options={
         "importance_samples": importance_samples, "seed": seed, "fid_samples": fid_samples,
-        "feature_extractor": feature_extractor, "cache_dir": cache, "clean": clean_folder,
+        "feature_extractor": feature_extractor, "cache_dir": cache_dir(), "clean": clean_folder,
         "sigma": sigma, "compare": compare})
     if as_json:
         click.echo(json.dumps(result))

@@ -92,6 +92,15 @@ class TrainingConfig:
     init_from: Optional[str] = option(None, "start a new run from the weights of a run dir, a "
                                       "checkpoint or a built-in model (gray, color): "
                                       "fine-tuning, e.g. onto your own photos")
+    eval_every: int = option(0, "steps between evaluations during training (FID for GANs, "
+                             "ELBO for VAEs, PSNR for denoisers); the best checkpoint by it is "
+                             "kept in checkpoints/best/. 0: off", min=0)
+    eval_samples: int = option(2000, "generated samples (GAN FID) or test images (VAE, "
+                               "classifier) per evaluation during training", min=2)
+    eval_images: Optional[str] = option(None, "denoisers: folder of clean images to evaluate "
+                                        "on during training (noise added at eval_sigma)")
+    eval_sigma: float = option(25.0, "denoisers: noise level (0-255 scale) of the evaluation "
+                               "during training", min=0.0)
     distribute: Literal["default", "mirrored"] = option(
         "default", "tf.distribute strategy: default (one device) or mirrored (all local GPUs)")
 

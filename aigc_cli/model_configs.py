@@ -50,6 +50,9 @@ class DCGANConfig:
     ema_decay: Optional[float] = option(
         None, "keep an exponential moving average of the generator's weights with this decay "
         "(e.g. 0.999); sample and eval then use it", min=0.0, max=1.0, min_exclusive=True)
+    num_classes: int = option(0, "class-conditional generation with this many classes (the "
+                              "dataset's labels, e.g. 10 for Fashion-MNIST; `aigc sample "
+                              "--class N`); 0: unconditional", min=0)
 
     def check(self, dataset: "DatasetConfig") -> None:
         """Cross-section checks that need the image size."""

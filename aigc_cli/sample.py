@@ -97,14 +97,30 @@ def _require_latents(trained: TrainedModel) -> None:
                          "does not generate images from noise")
 
 
+def _generator(trained: TrainedModel, class_label: int | None) -> Callable:
+    """latents → images, with every image of class ``class_label`` when one is given."""
+    model = trained.model
+    if class_label is None:
+        return model.generate
+    classes = getattr(model, "num_classes", 0)
+    if not classes:
+        raise InputError(f"--class: {trained.run.root} is not a class-conditional model "
+                         "(train one with model.num_classes)")
+    if class_label >= classes:
+        raise InputError(f"--class {class_label}: the model knows classes 0-{classes - 1}")
+    return lambda latents: model.generate(latents, tf.fill(tf.shape(latents)[:1], class_label))
+
+
 def sample(source: str | Path, count: int, seed: int, out_dir: Path | None,
            grid_path: Path | None, batch_size: int = 250, quiet: bool = False,
-           temperature: float = 1.0, truncation: float | None = None) -> SampleResult:
+           temperature: float = 1.0, truncation: float | None = None,
+           class_label: int | None = None) -> SampleResult:
     """Generate ``count`` images from the prior; write PNG files and/or one grid."""
     trained = load_trained_model(source)
     _require_latents(trained)
     latents = sample_latents(count, trained.model.latent_dim, seed, temperature, truncation)
-    files, images = _write_all(_batched(trained.model.generate, latents, batch_size), count,
+    generate = _generator(trained, class_label)
+    files, images = _write_all(_batched(generate, latents, batch_size), count,
                                out_dir, lambda i: f"sample_{i:06d}.png", quiet)
     if grid_path:
         save_png(make_grid(images), grid_path)
@@ -113,13 +129,13 @@ def sample(source: str | Path, count: int, seed: int, out_dir: Path | None,
 
 def interpolate(source: str | Path, pairs: int, steps: int, seed: int, out_dir: Path | None,
                 grid_path: Path | None, batch_size: int = 250, quiet: bool = False,
-                temperature: float = 1.0) -> SampleResult:
+                temperature: float = 1.0, class_label: int | None = None) -> SampleResult:
     """``pairs`` rows of ``steps`` images walking between random latents."""
     trained = load_trained_model(source)
     _require_latents(trained)
     latents = interpolation_latents(pairs, steps, trained.model.latent_dim, seed, temperature)
     files, images = _write_all(
-        _batched(trained.model.generate, latents, batch_size), len(latents), out_dir,
+        _batched(_generator(trained, class_label), latents, batch_size), len(latents), out_dir,
         lambda i: f"interpolation_{i // steps:04d}_{i % steps:03d}.png", quiet)
     if grid_path:
         save_png(make_grid(images, columns=steps), grid_path)

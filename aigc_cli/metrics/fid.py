@@ -18,6 +18,7 @@ import tensorflow as tf
 from aigc_cli.data.sources import ImageSet
 from aigc_cli.imaging import to_uint8
 from aigc_cli.metrics.features import FeatureExtractor, load_feature_extractor
+from aigc_cli.metrics.manifold import inception_score, precision_recall
 from aigc_cli.utils.files import atomic_path
 
 
@@ -76,25 +77,39 @@ def reference_statistics(extractor: FeatureExtractor, images: np.ndarray,
 
 
 def generated_features(model, extractor: FeatureExtractor, count: int, seed: int,
-                       batch_size: int = 500) -> np.ndarray:
-    """Features of ``count`` prior samples of ``model`` (latents from ``seed``)."""
+                       batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Features and class logits of ``count`` prior samples of ``model`` (latents from ``seed``)."""
     generate = tf.function(model.generate, reduce_retracing=True)
     rng = np.random.default_rng(seed)
-    features = []
+    features, logits = [], []
     for start in range(0, count, batch_size):
         latents = rng.standard_normal((min(batch_size, count - start), model.latent_dim))
         images = to_uint8(generate(tf.constant(latents, tf.float32)).numpy())
-        features.append(extractor(images))
-    return np.concatenate(features)
+        batch_features, batch_logits = extractor.features_and_logits(images)
+        features.append(batch_features)
+        logits.append(batch_logits)
+    return np.concatenate(features), np.concatenate(logits)
+
+
+def sample_quality(model, extractor: FeatureExtractor, real_images: np.ndarray, count: int,
+                   seed: int, cache_dir: Path | None = None, nearest: int = 3) -> dict:
+    """FID, KID, precision/recall and Inception Score of ``count`` samples vs ``real_images``."""
+    real_stats = reference_statistics(extractor, real_images, cache_dir)
+    fake_features, fake_logits = generated_features(model, extractor, count, seed)
+    real_features = extractor(real_images)
+    kid, kid_std = kernel_inception_distance(real_features, fake_features)
+    precision, recall = precision_recall(real_features, fake_features, nearest)
+    score, score_std = inception_score(fake_logits)
+    return {"fid": frechet_distance(*real_stats, *statistics(fake_features)),
+            "kid": kid, "kid_std": kid_std, "precision": precision, "recall": recall,
+            "inception_score": score, "inception_score_std": score_std}
 
 
 def evaluate_fid(model, data: ImageSet, options: dict) -> dict:
-    """FID of ``fid_samples`` prior samples against the evaluation split."""
+    """Sample-quality metrics of ``fid_samples`` prior samples against the evaluation split."""
     extractor = load_feature_extractor(options["dataset"], options.get("feature_extractor"))
     count = int(options.get("fid_samples") or len(data.images))
-    real = reference_statistics(extractor, data.images, options.get("cache_dir"))
-    fake_features = generated_features(model, extractor, count, int(options.get("seed", 0)))
-    kid, kid_std = kernel_inception_distance(extractor(data.images), fake_features)
-    return {"fid": frechet_distance(*real, *statistics(fake_features)), "kid": kid,
-            "kid_std": kid_std, "fid_feature_extractor": extractor.name, "fid_samples": count,
-            "fid_reference_images": int(len(data.images))}
+    result = sample_quality(model, extractor, data.images, count, int(options.get("seed", 0)),
+                            options.get("cache_dir"))
+    return {**result, "fid_feature_extractor": extractor.name, "fid_samples": count,
+            "fid_reference_images": int(len(data.images)), "precision_recall_k": 3}

@@ -27,6 +27,10 @@ class GenerativeModel(keras.Model):
     #: brings its own data, like a denoiser's --clean folder).
     evaluates_on_split: bool = True
 
+    #: (metric name, result key, "min" or "max"): what ``training.eval_every`` measures
+    #: during training and how the best checkpoint is chosen.
+    selection_metric: tuple[str, str, str] | None = None
+
     def train_step(self, batch) -> dict[str, tf.Tensor]:
         """One update of every network on a per-replica batch: images [N, H, W, C] in
         [-1, 1], or (images, labels) when ``uses_labels``.
@@ -52,6 +56,7 @@ class GenerativeModel(keras.Model):
 
         Runs inside the compiled train function, outside ``strategy.run``.
         """
+        return None  # a statement, so AutoGraph can convert the default body
 
     def checkpoint_items(self) -> dict[str, object]:
         """Everything training restores: networks, optimizers, random state."""

@@ -38,6 +38,7 @@ class Classifier(GenerativeModel):
 
     uses_labels = True
     metric_names = ("accuracy",)
+    selection_metric = ("accuracy", "accuracy", "max")
 
     def __init__(self, network: keras.Model, optimizer: keras.optimizers.Optimizer):
         super().__init__(name="classifier_model")

@@ -57,6 +57,7 @@ class Denoiser(GenerativeModel):
     """The network and its optimizer; trains on (noisy, clean, sigma) batches."""
 
     metric_names = ("denoising",)
+    selection_metric = ("denoising", "psnr", "max")
     evaluates_on_split = False
 
     def __init__(self, network: keras.Model, optimizer: keras.optimizers.Optimizer,

@@ -47,6 +47,7 @@ class DenoisingVAE(GenerativeModel):
     """Encoder, decoder, one optimizer; trains on (noisy, clean, sigma) batches."""
 
     metric_names = ("denoising",)
+    selection_metric = ("denoising", "psnr", "max")
     evaluates_on_split = False
 
     def __init__(self, encoder, decoder, optimizer, config: DenoisingVAEConfig, seed: int):

@@ -31,18 +31,28 @@ def build_generator(config: DCGANConfig, image_shape: tuple[int, int, int]) -> k
     block = dict(batch_norm=config.batch_norm, slope=config.leaky_relu_slope)
 
     latents = keras.Input((config.latent_dim,), name="latents")
-    x = dense_block(latents, base * base * config.generator_widths[0], **block)
+    inputs, x = latents, latents
+    if config.num_classes:
+        labels = keras.Input((), dtype="int32", name="labels")
+        x = layers.Concatenate()([latents, layers.Embedding(config.num_classes,
+                                                            config.latent_dim)(labels)])
+        inputs = [latents, labels]
+    x = dense_block(x, base * base * config.generator_widths[0], **block)
     x = layers.Reshape((base, base, config.generator_widths[0]))(x)  # [N, base, base, C0]
     for index, width in enumerate(hidden):
         strides = 2 if index >= first_upsampling else 1
         x = conv_block(x, width, config.kernel_size, strides, transpose=True, **block)
     images = layers.Conv2DTranspose(channels, config.kernel_size, strides=2, padding="same",
                                     use_bias=False, activation="tanh", dtype="float32")(x)
-    return keras.Model(latents, images, name="generator")
+    return keras.Model(inputs, images, name="generator")
 
 
 def build_discriminator(config: DCGANConfig, image_shape: tuple[int, int, int]) -> keras.Model:
-    """image [N, H, W, C] → one real/fake logit [N, 1]."""
+    """image [N, H, W, C] (and label [N] when conditional) → one real/fake logit [N, 1].
+
+    Class-conditional discriminators use the projection of Miyato & Koyama 2018:
+    logit = w.h + embed(label).h, with h the image features.
+    """
     images = keras.Input(image_shape, name="images")
     x = images
     for width in config.discriminator_widths:
@@ -50,7 +60,12 @@ def build_discriminator(config: DCGANConfig, image_shape: tuple[int, int, int]) 
                        dropout=config.dropout, spectral_norm=config.spectral_norm)
     x = layers.Flatten()(x)
     logits = spectral(layers.Dense(1, dtype="float32"), config.spectral_norm)(x)
-    return keras.Model(images, logits, name="discriminator")
+    if not config.num_classes:
+        return keras.Model(images, logits, name="discriminator")
+    labels = keras.Input((), dtype="int32", name="labels")
+    class_embedding = layers.Embedding(config.num_classes, x.shape[-1])(labels)
+    logits = layers.Add(dtype="float32")([logits, layers.Dot(axes=1)([x, class_embedding])])
+    return keras.Model([images, labels], logits, name="discriminator")
 
 
 def non_saturating_losses(real_logits: tf.Tensor, fake_logits: tf.Tensor):
@@ -85,39 +100,45 @@ GAN_LOSSES = {"non_saturating": non_saturating_losses, "hinge": hinge_losses,
               "least_squares": least_squares_losses, "wasserstein": wasserstein_losses}
 
 
-def input_gradient_norms(discriminator: keras.Model, images: tf.Tensor) -> tf.Tensor:
-    """|d D(x) / d x| per example [N]: the quantity R1 and WGAN-GP penalise."""
+def input_gradient_norms(critic, images: tf.Tensor) -> tf.Tensor:
+    """|d D(x) / d x| per example [N]: the quantity R1 and WGAN-GP penalise.
+
+    ``critic`` maps images to logits (a discriminator, or one with labels bound).
+    """
     with tf.GradientTape() as tape:
         tape.watch(images)
-        total = tf.reduce_sum(discriminator(images, training=True))  # examples are independent
+        total = tf.reduce_sum(critic(images))  # examples are independent
     gradients = tape.gradient(total, images)
     return tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]) + 1e-12)
 
 
-def r1_penalty(discriminator, real_images, gamma: float) -> tf.Tensor:
+def r1_penalty(critic, real_images, gamma: float) -> tf.Tensor:
     """gamma/2 |grad D(x)|^2 on real images, per example (Mescheder et al. 2018)."""
-    return 0.5 * gamma * tf.square(input_gradient_norms(discriminator, real_images))
+    return 0.5 * gamma * tf.square(input_gradient_norms(critic, real_images))
 
 
-def gradient_penalty(discriminator, real_images, fake_images, weight: float,
+def gradient_penalty(critic, real_images, fake_images, weight: float,
                      mix: tf.Tensor) -> tf.Tensor:
     """weight (|grad D(x_hat)| - 1)^2 with x_hat = mix real + (1 - mix) fake, per example
     (Gulrajani et al. 2017); ``mix`` is [N, 1, 1, 1] uniform in [0, 1]."""
     points = mix * real_images + (1.0 - mix) * fake_images
-    return weight * tf.square(input_gradient_norms(discriminator, points) - 1.0)
+    return weight * tf.square(input_gradient_norms(critic, points) - 1.0)
 
 
 class GAN(GenerativeModel):
     """Generator, discriminator, their optimizers and the noise source."""
 
     metric_names = ("fid",)
+    selection_metric = ("fid", "fid", "min")
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model,
                  g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,
                  loss: str, seed: int, gradient_penalty_weight: float = 0.0,
                  r1_gamma: float = 0.0, ema_decay: float | None = None,
-                 augmentations: tuple[str, ...] = ()):
+                 augmentations: tuple[str, ...] = (), num_classes: int = 0):
         super().__init__(name="gan")
+        self.num_classes = num_classes
+        self.uses_labels = num_classes > 0  # (images, labels) batches; labels condition both nets
         self.augmentations = tuple(augmentations)
         self.ema_decay = ema_decay
         # The averaged generator (Karras et al. 2018; Yazici et al. 2019): smoother
@@ -132,19 +153,26 @@ class GAN(GenerativeModel):
         self.discriminator = discriminator
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
-        self.latent_dim = int(generator.input_shape[-1])
+        self.latent_dim = int(generator.input_shape[0][-1] if num_classes
+                              else generator.input_shape[-1])
         self.gan_losses = GAN_LOSSES[loss]
         self.noise = tf.random.Generator.from_seed(seed)
 
-    def train_step(self, images):
+    def train_step(self, batch):
+        # Fakes share the real batch's labels, so both follow the data's class balance.
+        images, labels = batch if self.uses_labels else (batch, None)
         batch_size = tf.shape(images)[0]
         latents = self.noise.normal((batch_size, self.latent_dim))
+
+        def critic(x):
+            return self.discriminator(x if labels is None else [x, labels], training=True)
+
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fakes = self.generator(latents, training=True)
-            real_logits = self.discriminator(self._augment(images), training=True)
-            fake_logits = self.discriminator(self._augment(fakes), training=True)
+            fakes = self._run_generator(self.generator, latents, labels, training=True)
+            real_logits = critic(self._augment(images))
+            fake_logits = critic(self._augment(fakes))
             d_losses, g_losses = self.gan_losses(real_logits, fake_logits)
-            penalties = self._penalties(images, fakes)
+            penalties = self._penalties(critic, images, fakes)
             d_losses = d_losses[:, 0] + sum(penalties.values(), tf.zeros_like(d_losses[:, 0]))
             d_loss, g_loss = replica_mean(d_losses), replica_mean(g_losses)
         self._apply(g_tape, g_loss, self.generator, self.g_optimizer)
@@ -162,15 +190,15 @@ class GAN(GenerativeModel):
             return images
         return diff_augment(images, self.augmentations, self.noise)
 
-    def _penalties(self, images, fakes) -> dict[str, tf.Tensor]:
+    def _penalties(self, critic, images, fakes) -> dict[str, tf.Tensor]:
         """Per-example discriminator penalties the config asks for (none by default)."""
         penalties = {}
         if self.r1_gamma:
-            penalties["r1_penalty"] = r1_penalty(self.discriminator, images, self.r1_gamma)
+            penalties["r1_penalty"] = r1_penalty(critic, images, self.r1_gamma)
         if self.gradient_penalty_weight:
             mix = self.noise.uniform((tf.shape(images)[0], 1, 1, 1))
             penalties["gradient_penalty"] = gradient_penalty(
-                self.discriminator, images, tf.stop_gradient(fakes),
+                critic, images, tf.stop_gradient(fakes),
                 self.gradient_penalty_weight, mix)
         return penalties
 
@@ -184,9 +212,18 @@ class GAN(GenerativeModel):
         latents = tf.random.stateless_normal((count, self.latent_dim), seed=(seed, 0))
         return {"generated": self.generate(latents)}
 
-    def generate(self, latents):
-        generator = self.ema_generator or self.generator
-        return generator(latents, training=False)
+    def generate(self, latents, labels=None):
+        """Images from latents; a conditional model takes labels [N] (default: the
+        classes in turn, 0, 1, ..., so every class is equally represented)."""
+        if self.uses_labels and labels is None:
+            labels = tf.range(tf.shape(latents)[0]) % self.num_classes
+        return self._run_generator(self.ema_generator or self.generator, latents, labels,
+                                   training=False)
+
+    def _run_generator(self, generator, latents, labels, training: bool):
+        if not self.uses_labels:
+            return generator(latents, training=training)
+        return generator([latents, tf.cast(labels, tf.int32)], training=training)
 
     def after_step(self):
         if not self.ema_generator:
@@ -221,4 +258,4 @@ def build_dcgan(model_config: DCGANConfig, optimizer_configs: dict[str, Optimize
                loss=model_config.loss, seed=seed,
                gradient_penalty_weight=model_config.gradient_penalty,
                r1_gamma=model_config.r1_gamma, ema_decay=model_config.ema_decay,
-               augmentations=model_config.diff_augment)
+               augmentations=model_config.diff_augment, num_classes=model_config.num_classes)

@@ -123,6 +123,7 @@ class VAE(GenerativeModel):
     """Encoder, decoder, their one optimizer and the reparameterisation noise."""
 
     metric_names = ("elbo", "fid")
+    selection_metric = ("elbo", "neg_elbo_nats", "min")
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model,
                  pixel_head: keras.Model | None, optimizer: keras.optimizers.Optimizer,

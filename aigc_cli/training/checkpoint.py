@@ -45,22 +45,36 @@ def latest_step(directory: Path) -> int:
 
 
 def resolve_checkpoint(source: str | Path) -> tuple[RunDir, str]:
-    """(run dir, checkpoint prefix) from a RUN_DIR or a CHECKPOINT path."""
+    """(run dir, checkpoint prefix) from a RUN_DIR, a checkpoint folder (RUN_DIR/checkpoints,
+    RUN_DIR/checkpoints/best) or a CHECKPOINT path."""
     source = Path(source)
     if source.is_dir():
-        run_dir = RunDir(source.parent if source.name == "checkpoints" else source)
-        if not run_dir.checkpoints.is_dir():
+        is_run_dir = (source / "config.yaml").is_file() or source.name not in CHECKPOINT_FOLDERS
+        run_dir = RunDir(source) if is_run_dir else RunDir(_run_root(source))
+        folder = run_dir.checkpoints if is_run_dir else source
+        if not folder.is_dir():
             raise CheckpointError(f"{source} is not a run dir: it has no checkpoints/ folder "
                                   "(run dirs are written by `aigc train`)")
-        prefix = tf.train.latest_checkpoint(str(run_dir.checkpoints))
+        prefix = tf.train.latest_checkpoint(str(folder))
         if not prefix:
-            raise CheckpointError(f"no checkpoint in {run_dir.checkpoints}; train with "
+            raise CheckpointError(f"no checkpoint in {folder}; train with "
                                   f"`aigc train CONFIG --run-dir {run_dir.root}` first")
         return run_dir, prefix
     if Path(f"{source}.index").is_file():
-        return RunDir(source.parent.parent), str(source)
+        return RunDir(_run_root(source.parent)), str(source)
     raise CheckpointError(f"{source} is neither a run dir nor a checkpoint (a checkpoint is "
                           "given by its prefix, like RUN_DIR/checkpoints/ckpt-1000)")
+
+
+CHECKPOINT_FOLDERS = ("checkpoints", "best")
+
+
+def _run_root(folder: Path) -> Path:
+    """The run dir above a checkpoint folder (checkpoints/ or checkpoints/best/)."""
+    for candidate in (folder, *list(folder.parents)[:2]):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    return folder.parent
 
 
 def restore_for_inference(prefix: str, items: dict[str, object]) -> None:

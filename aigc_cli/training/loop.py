@@ -20,6 +20,7 @@ from aigc_cli.data.sources import load_images
 from aigc_cli.models import MODEL_FAMILIES
 from aigc_cli.models.base import GenerativeModel
 from aigc_cli.training.checkpoint import Checkpointer, initialize_from, latest_step
+from aigc_cli.training.evaluation import TrainingEvaluator
 from aigc_cli.training.reporting import Reporter
 from aigc_cli.training.rundir import RunDir
 from aigc_cli.training.signals import StopRequest
@@ -47,6 +48,7 @@ class Session:
     iterator: object
     preview_images: tf.Tensor
     step: int
+    evaluator: TrainingEvaluator | None = None
 
 
 def train(config: RunConfig, quiet: bool = False) -> TrainResult:
@@ -81,8 +83,8 @@ def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
             config.model, config.optimizer, config.dataset.image_shape, training.seed)
         model.build_optimizers()
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        checkpointer = Checkpointer(run.checkpoints, {**model.checkpoint_items(), "step": step},
-                                    training.keep_checkpoints)
+        checkpoint_items = {**model.checkpoint_items(), "step": step}
+        checkpointer = Checkpointer(run.checkpoints, checkpoint_items, training.keep_checkpoints)
         restored = checkpointer.restore_latest()
         if not restored and training.init_from:
             initialized_from = initialize_from(model, training.init_from)
@@ -95,7 +97,9 @@ def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
                                training.seed + start_step, with_labels=model.uses_labels)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
     preview = preview_batch(images, config.dataset, training.preview_images)
-    return Session(model=model, checkpointer=checkpointer,
+    evaluator = (TrainingEvaluator(model, config, run, checkpoint_items)
+                 if training.eval_every else None)
+    return Session(model=model, checkpointer=checkpointer, evaluator=evaluator,
                    train_function=compile_train_function(strategy, model, step),
                    iterator=iterator,
                    preview_images=tf.constant(preview, tf.float32) / 127.5 - 1.0,
@@ -135,6 +139,8 @@ def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: Sto
         if session.step % training.checkpoint_every == 0:
             session.checkpointer.save(session.step)
             saved_step = session.step
+        if session.evaluator and session.evaluator.due(session.step):
+            reporter.scalars(session.step, session.evaluator.evaluate(session.step))
         if stop.requested:
             reason = stop.requested
             break

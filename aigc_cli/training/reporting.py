@@ -68,6 +68,17 @@ class Reporter:
         self.logged_step = step
         return record
 
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        """Extra named values (evaluation results) to metrics.jsonl and TensorBoard."""
+        self.run.log_metrics({"step": step, "time": round(time.time(), 3), **values})
+        with self.writer.as_default(step=step):
+            for name, value in values.items():
+                tf.summary.scalar(name, value)
+        self.writer.flush()
+        if values and not self.bar.disable:
+            shown = ", ".join(f"{name} {value:.4g}" for name, value in values.items())
+            tqdm.write(f"step {step}: {shown}", file=sys.stderr)
+
     def grids(self, step: int, model: GenerativeModel, preview_images: tf.Tensor,
               seed: int) -> None:
         """Save each preview batch as a PNG grid and a TensorBoard image."""

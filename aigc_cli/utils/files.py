@@ -50,3 +50,8 @@ def append_line(path: str | Path, line: str) -> None:
         stream.write(line.rstrip("\n") + "\n")
         stream.flush()
         os.fsync(stream.fileno())
+
+
+def cache_dir() -> Path:
+    """Where computed, re-creatable files go (reference statistics): $XDG_CACHE_HOME/aigc."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aigc"

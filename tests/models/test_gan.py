@@ -148,3 +148,21 @@ def test_spectral_norm_keeps_the_discriminator_layers_near_unit_norm():
     for layer in wrapped:
         kernel = layer.layer.kernel.numpy().reshape(-1, layer.layer.kernel.shape[-1])
         assert np.linalg.svd(kernel, compute_uv=False)[0] == pytest.approx(1.0, abs=0.05)
+
+
+def test_conditional_networks_take_labels_and_the_step_uses_them():
+    config = tiny_dcgan(num_classes=3, r1_gamma=1.0)
+    gan = build_dcgan(config, OPTIMIZERS, (16, 16, 1), seed=0)
+    gan.build_optimizers()
+    assert gan.uses_labels and gan.latent_dim == config.latent_dim
+    latents = tf.random.normal((6, config.latent_dim), seed=4)
+    by_class = [gan.generate(latents, tf.fill((6,), label)) for label in range(3)]
+    assert not np.allclose(by_class[0], by_class[1])  # the label changes the image
+    # Without labels every class is drawn in turn: image i has label i % 3.
+    np.testing.assert_allclose(gan.generate(latents)[4], by_class[1][4], atol=1e-6)
+    images = tf.random.uniform((6, 16, 16, 1), -1, 1, seed=5)
+    logits = [gan.discriminator([images, tf.fill((6,), label)]) for label in range(2)]
+    assert not np.allclose(logits[0], logits[1])  # the projection term sees the label
+    losses = tf.function(gan.train_step)((images, tf.constant([0, 1, 2, 0, 1, 2])))
+    assert {"r1_penalty", "d_loss"} <= set(losses)
+    assert all(np.isfinite(float(v)) for v in losses.values())
