@@ -109,6 +109,14 @@ def tiny_denoiser_run(tmp_path):
     return train(config, quiet=True).run_dir
 
 
+def randomize_weights(network, seed: int = 0, scale: float = 0.2) -> None:
+    """Give every weight a random value: a denoiser's zero-initialised output layer would
+    otherwise make an untrained network the identity, hiding what tests look for."""
+    rng = np.random.default_rng(seed)
+    for variable in network.trainable_variables:
+        variable.assign(scale * rng.standard_normal(variable.shape).astype("float32"))
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()

@@ -40,7 +40,10 @@ def build_denoiser_network(config: DenoiserConfig, channels: int) -> keras.Model
         x = conv_block(x, config.width, config.kernel_size, batch_norm=config.batch_norm,
                        act="relu")
     out_channels = channels * 4 if config.half_resolution else channels
-    noise = layers.Conv2D(out_channels, config.kernel_size, padding="same", dtype="float32")(x)
+    # Zero-initialised, so the untrained network is the identity (noise estimate 0): with
+    # Glorot's random output layer the first hundreds of steps only unlearn that noise.
+    noise = layers.Conv2D(out_channels, config.kernel_size, padding="same", dtype="float32",
+                          kernel_initializer="zeros")(x)
     if config.half_resolution:
         noise = PixelShuffle(2)(noise)
     denoised = layers.Subtract(name="denoised")([noisy, noise])

@@ -8,7 +8,15 @@ from aigc_cli.config import DenoiserConfig, OptimizerConfig
 from aigc_cli.errors import CheckpointError
 from aigc_cli.models.denoiser import build_denoiser, receptive_radius
 
+from conftest import randomize_weights
+
 OPTIMIZERS = {"denoiser": OptimizerConfig()}
+
+
+def test_untrained_network_is_the_identity():
+    model = build_denoiser(DenoiserConfig(depth=3, width=8), OPTIMIZERS, (16, 16, 1), seed=0)
+    noisy = tf.random.uniform((2, 20, 20, 1))
+    np.testing.assert_array_equal(model.denoise(noisy, tf.constant([0.1, 0.2])), noisy)
 
 
 @pytest.mark.parametrize("half", [False, True])
@@ -24,6 +32,7 @@ def test_network_keeps_the_image_shape(half, channels):
 def test_receptive_radius_bounds_what_a_pixel_sees(half):
     config = DenoiserConfig(depth=4, width=8, half_resolution=half)
     model = build_denoiser(config, OPTIMIZERS, (16, 16, 1), seed=0)
+    randomize_weights(model.denoiser)
     radius = receptive_radius(config)
     image = np.random.default_rng(0).uniform(0, 1, (1, 64, 64, 1)).astype(np.float32)
     changed = image.copy()
