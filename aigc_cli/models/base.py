@@ -30,6 +30,9 @@ class GenerativeModel(keras.Model):
     #: (metric name, result key, "min" or "max"): what ``training.eval_every`` measures
     #: during training and how the best checkpoint is chosen.
     selection_metric: tuple[str, str, str] | None = None
+    #: Serving functions ``aigc export`` writes (``aigc_cli/export.py``); the first is
+    #: the SavedModel's ``serving_default``.
+    serving: tuple[str, ...] = ()
 
     def train_step(self, batch) -> dict[str, tf.Tensor]:
         """One update of every network on a per-replica batch: images [N, H, W, C] in

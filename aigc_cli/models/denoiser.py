@@ -61,6 +61,7 @@ class Denoiser(GenerativeModel):
 
     metric_names = ("denoising",)
     selection_metric = ("denoising", "psnr", "max")
+    serving = ("denoise",)
     evaluates_on_split = False
 
     def __init__(self, network: keras.Model, optimizer: keras.optimizers.Optimizer,

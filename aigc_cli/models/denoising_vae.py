@@ -48,6 +48,7 @@ class DenoisingVAE(GenerativeModel):
 
     metric_names = ("denoising",)
     selection_metric = ("denoising", "psnr", "max")
+    serving = ("denoise",)
     evaluates_on_split = False
 
     def __init__(self, encoder, decoder, optimizer, config: DenoisingVAEConfig, seed: int):

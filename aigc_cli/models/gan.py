@@ -130,6 +130,7 @@ class GAN(GenerativeModel):
 
     metric_names = ("fid",)
     selection_metric = ("fid", "fid", "min")
+    serving = ("generate",)
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model,
                  g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,

@@ -124,6 +124,7 @@ class VAE(GenerativeModel):
 
     metric_names = ("elbo", "fid")
     selection_metric = ("elbo", "neg_elbo_nats", "min")
+    serving = ("reconstruct", "generate")
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model,
                  pixel_head: keras.Model | None, optimizer: keras.optimizers.Optimizer,
