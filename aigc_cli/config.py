@@ -101,6 +101,13 @@ class TrainingConfig:
                                         "on during training (noise added at eval_sigma)")
     eval_sigma: float = option(25.0, "denoisers: noise level (0-255 scale) of the evaluation "
                                "during training", min=0.0)
+    steps_per_call: int = option(1, "training steps per compiled call (fewer Python round "
+                                 "trips: helps small models and accelerators)", min=1)
+    precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = option(
+        "float32", "Keras dtype policy; mixed_float16 adds dynamic loss scaling (GPUs); on "
+        "this project's CPUs both mixed policies measured slower")
+    jit_compile: bool = option(False, "XLA-compile the training step (GPUs, TPUs; measured "
+                               "slower on CPU)")
     distribute: Literal["default", "mirrored"] = option(
         "default", "tf.distribute strategy: default (one device) or mirrored (all local GPUs)")
 

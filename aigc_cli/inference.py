@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
+
 from aigc_cli.config import RunConfig
 from aigc_cli.models import MODEL_FAMILIES
 from aigc_cli.models.base import GenerativeModel
@@ -30,6 +32,7 @@ def load_trained_model(source: str | Path) -> TrainedModel:
     """The model a RUN_DIR (latest checkpoint) or CHECKPOINT prefix holds."""
     run, prefix = resolve_checkpoint(source)
     config = run.load_config()
+    keras.mixed_precision.set_global_policy("float32")  # inference in full precision
     model = MODEL_FAMILIES.get(config.model.type)(config.model, config.optimizer,
                                                   config.dataset.image_shape, config.training.seed)
     restore_for_inference(prefix, model.inference_items())

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from aigc_cli.cli import main
@@ -54,3 +55,32 @@ def test_vae_saved_model_reconstructs_and_keras_files_reload_in_safe_mode(
     decoder = keras.saving.load_model(out / "decoder.keras", safe_mode=True)
     latents = tf.random.normal((2, model.latent_dim), seed=4)
     np.testing.assert_allclose(decoder(latents), model.decoder(latents), atol=1e-5)
+
+
+def test_bench_reports_both_loops_and_sampling(idx_folder, tmp_path, runner):
+    import json
+
+    import yaml
+    from conftest import tiny_config_dict
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config_dict(idx_folder, tmp_path / "unused")))
+    result = runner.invoke(main, ["bench", str(config), "--steps", "3", "--warmup", "1",
+                                  "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["train"]["images_per_sec"] > 0 and report["reference_loop"]["images_per_sec"] > 0
+    assert report["tool_over_reference"] == pytest.approx(
+        report["train"]["images_per_sec"] / report["reference_loop"]["images_per_sec"], rel=1e-3)
+    assert report["reference_loop"]["step_ms_p90"] >= report["reference_loop"]["step_ms_median"]
+    assert report["sampling"]["images_per_sec"] > 0 and report["peak_memory_mb"] > 100
+    assert not (tmp_path / "unused").exists()  # the timed run lives in a temporary folder
+
+
+def test_bench_reports_denoising_megapixels(tiny_denoiser_run, runner):
+    import json
+
+    result = runner.invoke(main, ["bench", str(tiny_denoiser_run), "--steps", "2", "--warmup",
+                                  "1", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["denoising"]["megapixels_per_sec"] > 0

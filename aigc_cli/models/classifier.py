@@ -14,7 +14,7 @@ from keras import layers
 from aigc_cli.config import ClassifierConfig, OptimizerConfig
 from aigc_cli.models.base import GenerativeModel, replica_mean
 from aigc_cli.models.layers import conv_block
-from aigc_cli.models.optimizers import build_optimizer
+from aigc_cli.models.optimizers import build_optimizer, minimize
 
 
 def build_classifier_network(config: ClassifierConfig,
@@ -52,7 +52,7 @@ class Classifier(GenerativeModel):
             losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
             loss = replica_mean(losses)
         variables = self.classifier.trainable_variables
-        self.classifier_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        minimize(self.classifier_optimizer, tape, loss, variables)
         correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels),
                           tf.float32)
         return {"loss": loss, "accuracy": replica_mean(correct)}

@@ -17,7 +17,7 @@ from keras import layers
 from aigc_cli.config import DenoiserConfig, OptimizerConfig
 from aigc_cli.models.base import GenerativeModel, replica_mean
 from aigc_cli.models.layers import PixelShuffle, conv_block
-from aigc_cli.models.optimizers import build_optimizer
+from aigc_cli.models.optimizers import build_optimizer, minimize
 
 PREVIEW_SIGMA = 25.0 / 255.0
 
@@ -84,7 +84,7 @@ class Denoiser(GenerativeModel):
             squared_error = tf.reduce_mean(tf.square(denoised - clean), axis=[1, 2, 3])  # [N]
             loss = replica_mean(squared_error)
         variables = self.denoiser.trainable_variables
-        self.denoiser_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        minimize(self.denoiser_optimizer, tape, loss, variables)
         psnr = -10.0 * tf.math.log(tf.maximum(squared_error, 1e-10)) / tf.math.log(10.0)
         return {"loss": loss, "psnr": replica_mean(psnr)}
 

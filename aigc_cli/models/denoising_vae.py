@@ -18,7 +18,7 @@ from aigc_cli.config import DenoisingVAEConfig, OptimizerConfig
 from aigc_cli.models.base import GenerativeModel, replica_mean
 from aigc_cli.models.denoiser import Denoiser
 from aigc_cli.models.layers import conv_block
-from aigc_cli.models.optimizers import build_optimizer
+from aigc_cli.models.optimizers import build_optimizer, minimize
 from aigc_cli.models.vae import gaussian_kl, gaussian_log_likelihood
 
 
@@ -85,8 +85,7 @@ class DenoisingVAE(GenerativeModel):
             kl = tf.reduce_sum(gaussian_kl(z_mean, z_log_var), axis=[1, 2])
             loss = replica_mean(reconstruction + self.beta * kl)
         variables = self.encoder.trainable_variables + self.decoder.trainable_variables
-        self.denoising_vae_optimizer.apply_gradients(zip(tape.gradient(loss, variables),
-                                                         variables))
+        minimize(self.denoising_vae_optimizer, tape, loss, variables)
         squared_error = tf.reduce_mean(tf.square(self.decoder(z_mean) - clean), axis=[1, 2, 3])
         psnr = -10.0 * tf.math.log(tf.maximum(squared_error, 1e-10)) / tf.math.log(10.0)
         return {"loss": loss, "kl_loss": replica_mean(kl), "psnr": replica_mean(psnr)}

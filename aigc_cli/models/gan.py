@@ -17,7 +17,7 @@ from aigc_cli.config import DCGANConfig, OptimizerConfig, upsampling_plan
 from aigc_cli.models.augment import diff_augment
 from aigc_cli.models.base import GenerativeModel, replica_mean
 from aigc_cli.models.layers import conv_block, dense_block, spectral
-from aigc_cli.models.optimizers import build_optimizer
+from aigc_cli.models.optimizers import build_optimizer, loss_scale, minimize
 
 
 def build_generator(config: DCGANConfig, image_shape: tuple[int, int, int]) -> keras.Model:
@@ -100,29 +100,35 @@ GAN_LOSSES = {"non_saturating": non_saturating_losses, "hinge": hinge_losses,
               "least_squares": least_squares_losses, "wasserstein": wasserstein_losses}
 
 
-def input_gradient_norms(critic, images: tf.Tensor) -> tf.Tensor:
+def input_gradient_norms(critic, images: tf.Tensor, scale=None) -> tf.Tensor:
     """|d D(x) / d x| per example [N]: the quantity R1 and WGAN-GP penalise.
 
     ``critic`` maps images to logits (a discriminator, or one with labels bound).
+    ``scale`` (mixed_float16's loss scale) keeps the float16 backward pass from
+    underflowing; the gradient is unscaled before use.
     """
     with tf.GradientTape() as tape:
         tape.watch(images)
         total = tf.reduce_sum(critic(images))  # examples are independent
-    gradients = tape.gradient(total, images)
+    if scale is None:
+        gradients = tape.gradient(total, images)
+    else:
+        scale = tf.cast(scale, total.dtype)
+        gradients = tape.gradient(total, images, output_gradients=scale) / scale
     return tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]) + 1e-12)
 
 
-def r1_penalty(critic, real_images, gamma: float) -> tf.Tensor:
+def r1_penalty(critic, real_images, gamma: float, scale=None) -> tf.Tensor:
     """gamma/2 |grad D(x)|^2 on real images, per example (Mescheder et al. 2018)."""
-    return 0.5 * gamma * tf.square(input_gradient_norms(critic, real_images))
+    return 0.5 * gamma * tf.square(input_gradient_norms(critic, real_images, scale))
 
 
 def gradient_penalty(critic, real_images, fake_images, weight: float,
-                     mix: tf.Tensor) -> tf.Tensor:
+                     mix: tf.Tensor, scale=None) -> tf.Tensor:
     """weight (|grad D(x_hat)| - 1)^2 with x_hat = mix real + (1 - mix) fake, per example
     (Gulrajani et al. 2017); ``mix`` is [N, 1, 1, 1] uniform in [0, 1]."""
     points = mix * real_images + (1.0 - mix) * fake_images
-    return weight * tf.square(input_gradient_norms(critic, points) - 1.0)
+    return weight * tf.square(input_gradient_norms(critic, points, scale) - 1.0)
 
 
 class GAN(GenerativeModel):
@@ -193,20 +199,19 @@ class GAN(GenerativeModel):
 
     def _penalties(self, critic, images, fakes) -> dict[str, tf.Tensor]:
         """Per-example discriminator penalties the config asks for (none by default)."""
-        penalties = {}
+        penalties, scale = {}, loss_scale(self.d_optimizer)
         if self.r1_gamma:
-            penalties["r1_penalty"] = r1_penalty(critic, images, self.r1_gamma)
+            penalties["r1_penalty"] = r1_penalty(critic, images, self.r1_gamma, scale)
         if self.gradient_penalty_weight:
             mix = self.noise.uniform((tf.shape(images)[0], 1, 1, 1))
             penalties["gradient_penalty"] = gradient_penalty(
                 critic, images, tf.stop_gradient(fakes),
-                self.gradient_penalty_weight, mix)
+                self.gradient_penalty_weight, mix, scale)
         return penalties
 
     @staticmethod
     def _apply(tape, loss, network, optimizer):
-        gradients = tape.gradient(loss, network.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, network.trainable_variables))
+        minimize(optimizer, tape, loss, network.trainable_variables)
 
     def preview(self, images, seed):
         count = tf.shape(images)[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from aigc_cli.config import OptimizerConfig
 
@@ -14,6 +15,14 @@ def build_optimizer(config: OptimizerConfig, name: str) -> keras.optimizers.Opti
         learning_rate = keras.optimizers.schedules.CosineDecay(
             config.learning_rate, decay_steps=config.decay_steps, alpha=0.01)
     common = dict(learning_rate=learning_rate, clipnorm=config.clipnorm, name=name)
+    optimizer = _inner_optimizer(config, common)
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        # float16 gradients underflow without a scaled loss; this skips non-finite steps.
+        return keras.optimizers.LossScaleOptimizer(optimizer, name=f"{name}_loss_scale")
+    return optimizer
+
+
+def _inner_optimizer(config: OptimizerConfig, common: dict) -> keras.optimizers.Optimizer:
     if config.type == "adam":
         return keras.optimizers.Adam(beta_1=config.beta_1, beta_2=config.beta_2,
                                      epsilon=config.epsilon, **common)
@@ -26,3 +35,20 @@ def build_optimizer(config: OptimizerConfig, name: str) -> keras.optimizers.Opti
                                         **common)
     return keras.optimizers.SGD(momentum=config.momentum, weight_decay=config.weight_decay,
                                 **common)
+
+
+def loss_scale(optimizer: keras.optimizers.Optimizer):
+    """The dynamic loss scale of a LossScaleOptimizer (mixed_float16), else None."""
+    return getattr(optimizer, "dynamic_scale", None)
+
+
+def minimize(optimizer: keras.optimizers.Optimizer, tape, loss, variables) -> None:
+    """One update of ``variables`` from ``loss`` recorded on ``tape``.
+
+    With loss scaling, the backward pass starts from the scale instead of 1 (the
+    same as differentiating loss * scale) and the optimizer unscales.
+    """
+    scale = loss_scale(optimizer)
+    seed = None if scale is None else tf.cast(scale, loss.dtype)
+    gradients = tape.gradient(loss, variables, output_gradients=seed)
+    optimizer.apply_gradients(zip(gradients, variables))

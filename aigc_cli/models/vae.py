@@ -18,7 +18,7 @@ from aigc_cli.config import OptimizerConfig, VAEConfig
 from aigc_cli.models.base import GenerativeModel, replica_mean
 from aigc_cli.models.layers import (MaskedConv2D, activation, conv_block, dense_block,
                                     residual_block)
-from aigc_cli.models.optimizers import build_optimizer
+from aigc_cli.models.optimizers import build_optimizer, minimize
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -183,7 +183,7 @@ class VAE(GenerativeModel):
             kl = gaussian_kl(z_mean, z_log_var)
             loss = replica_mean(reconstruction + self.kl_weight() * kl)
         variables = self._trained_variables()
-        self.vae_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        minimize(self.vae_optimizer, tape, loss, variables)
         return {"loss": loss, "reconstruction_loss": replica_mean(reconstruction),
                 "kl_loss": replica_mean(kl), "neg_elbo": replica_mean(reconstruction + kl)}
 

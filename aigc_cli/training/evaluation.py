@@ -38,10 +38,6 @@ class TrainingEvaluator:
         self.best_checkpointer = Checkpointer(self.best_dir, checkpoint_items, max_to_keep=1)
         record = self.best_dir / BEST_RECORD
         self.best = json.loads(record.read_text()) if record.is_file() else None
-        self.every = training.eval_every
-
-    def due(self, step: int) -> bool:
-        return step % self.every == 0
 
     def evaluate(self, step: int) -> dict:
         """The metric's results as ``eval/<key>`` scalars; saves the best checkpoint."""

@@ -76,6 +76,7 @@ def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
     training = config.training
     initialized_from = None
     keras.utils.set_random_seed(training.seed)
+    keras.mixed_precision.set_global_policy(training.precision)
     images = load_images(config.dataset)
     strategy = make_strategy(training.distribute)
     with strategy.scope():
@@ -100,25 +101,46 @@ def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
     evaluator = (TrainingEvaluator(model, config, run, checkpoint_items)
                  if training.eval_every else None)
     return Session(model=model, checkpointer=checkpointer, evaluator=evaluator,
-                   train_function=compile_train_function(strategy, model, step),
+                   train_function=compile_train_function(strategy, model, step,
+                                                         training.steps_per_call,
+                                                         training.jit_compile),
                    iterator=iterator,
                    preview_images=tf.constant(preview, tf.float32) / 127.5 - 1.0,
                    step=int(step.numpy()))
 
 
 def compile_train_function(strategy: tf.distribute.Strategy, model: GenerativeModel,
-                           step: tf.Variable):
-    """One compiled call: next batch → ``train_step`` on every replica → summed losses."""
+                           step: tf.Variable, steps_per_call: int = 1, jit_compile: bool = False):
+    """One compiled call: ``count`` times (next batch → ``train_step`` on every replica),
+    returning the last step's losses summed over replicas. Call it as ``f(iterator, count)``.
+    """
+    # XLA compiles the step itself; the iterator and the replica loop stay outside it.
+    train_step = tf.function(model.train_step, jit_compile=True) if jit_compile \
+        else model.train_step
 
-    @tf.function
-    def train_function(iterator):
-        per_replica = strategy.run(model.train_step, args=(next(iterator),))
+    def one_step(iterator):
+        per_replica = strategy.run(train_step, args=(next(iterator),))
         model.after_step()
         step.assign_add(1)
         return {name: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
                 for name, value in per_replica.items()}
 
+    if steps_per_call == 1:
+        return tf.function(lambda iterator, count: one_step(iterator))
+
+    @tf.function
+    def train_function(iterator, count):
+        losses = one_step(iterator)
+        for _ in tf.range(count - 1):
+            losses = one_step(iterator)
+        return losses
+
     return train_function
+
+
+def _crossed(before: int, after: int, every: int) -> bool:
+    """Whether a multiple of ``every`` lies in (before, after]."""
+    return after // every > before // every
 
 
 def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: StopRequest) -> str:
@@ -128,18 +150,19 @@ def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: Sto
     saved_step = grid_step = session.step
     reason = "completed"
     while session.step < training.steps:
-        losses = session.train_function(session.iterator)
-        session.step += 1
-        reporter.record(session.step, losses)
-        if session.step % training.log_every == 0:
+        count = min(training.steps_per_call, training.steps - session.step)
+        losses = session.train_function(session.iterator, tf.constant(count, tf.int32))
+        before, session.step = session.step, session.step + count
+        reporter.record(session.step, losses, count)
+        if _crossed(before, session.step, training.log_every):
             reporter.log(session.step, session.model)
-        if session.step % training.sample_every == 0:
+        if _crossed(before, session.step, training.sample_every):
             reporter.grids(session.step, session.model, session.preview_images, training.seed)
             grid_step = session.step
-        if session.step % training.checkpoint_every == 0:
+        if _crossed(before, session.step, training.checkpoint_every):
             session.checkpointer.save(session.step)
             saved_step = session.step
-        if session.evaluator and session.evaluator.due(session.step):
+        if session.evaluator and _crossed(before, session.step, training.eval_every):
             reporter.scalars(session.step, session.evaluator.evaluate(session.step))
         if stop.requested:
             reason = stop.requested

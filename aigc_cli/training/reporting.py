@@ -31,10 +31,10 @@ class Reporter:
         self._preview = None
         self.logged_step = start_step
 
-    def record(self, step: int, losses: dict[str, tf.Tensor]) -> None:
-        """Keep one step's losses (no host sync) and advance the bar."""
+    def record(self, step: int, losses: dict[str, tf.Tensor], steps: int = 1) -> None:
+        """Keep one call's losses (no host sync) and advance the bar by its ``steps``."""
         self._interval_losses.append(losses)
-        self.bar.update(1)
+        self.bar.update(steps)
         now = time.monotonic()
         if now - self._postfix_time > 1.0 and not self.bar.disable:
             self._postfix_time = now

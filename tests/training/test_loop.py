@@ -59,7 +59,7 @@ def test_step_is_traced_once_even_across_partial_batches(idx_folder, tmp_path):
     config = build_config(tiny_config_dict(idx_folder, tmp_path / "r", batch_size=24))
     session = build_session(config, RunDir(tmp_path / "r"), 0)
     for _ in range(6):
-        session.train_function(session.iterator)
+        session.train_function(session.iterator, tf.constant(1))
     assert session.train_function.experimental_get_tracing_count() == 1
 
 
@@ -112,3 +112,65 @@ def test_ema_generator_is_checkpointed_and_sampled(idx_folder, tmp_path):
                                model.ema_generator(z, training=False).numpy())
     assert not np.allclose(model.ema_generator.get_weights()[0],
                            model.generator.get_weights()[0])
+
+
+def _weights(run_dir):
+    from aigc_cli.inference import load_trained_model
+
+    return [v.numpy() for v in load_trained_model(run_dir).model.generator.variables]
+
+
+def test_steps_per_call_gives_the_same_run_as_one_step_per_call(idx_folder, tmp_path):
+    def run(name, **training):
+        config = build_config(tiny_config_dict(idx_folder, tmp_path / name, steps=7,
+                                               log_every=2, sample_every=3,
+                                               checkpoint_every=4, **training))
+        return train(config, quiet=True).run_dir
+
+    single, batched = run("single"), run("batched", steps_per_call=3)
+    for a, b in zip(_weights(single), _weights(batched)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    checkpoints = sorted(p.name for p in (batched / "checkpoints").glob("ckpt-*.index"))
+    assert checkpoints == ["ckpt-6.index", "ckpt-7.index"]  # interval 4 crossed at 6, then the end
+    grids = sorted(p.name for p in (batched / "samples").glob("*.png"))
+    assert [g.rsplit("_", 1)[-1] for g in grids] == ["00000003.png", "00000006.png", "00000007.png"]
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_trains_with_float32_weights(idx_folder, tmp_path, precision):
+    import keras
+
+    config = build_config(tiny_config_dict(idx_folder, tmp_path / precision, steps=2,
+                                           precision=precision))
+    session = build_session(config, RunDir(tmp_path / precision), 0)
+    assert session.model.generator.layers[1].compute_dtype == precision.split("_")[1]
+    losses = session.train_function(session.iterator, tf.constant(2))
+    assert all(np.isfinite(float(v)) for v in losses.values())
+    assert all(v.dtype == "float32" for v in session.model.generator.trainable_variables)
+    if precision == "mixed_float16":
+        assert isinstance(session.model.g_optimizer, keras.optimizers.LossScaleOptimizer)
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def test_jit_compiled_step_matches_the_plain_step(tmp_path):
+    # The denoiser's step draws no random numbers (XLA has its own RNG kernels).
+    from aigc_cli.inference import load_trained_model
+    from conftest import TINY_DENOISER, make_photo_folder
+
+    data = make_photo_folder(tmp_path / "clean")
+
+    def run(name, **training):
+        config = build_config({
+            "model": dict(TINY_DENOISER),
+            "dataset": {"type": "folder", "path": str(data), "channels": 1, "patch_size": 16,
+                        "noise": {"sigma": 25}},
+            "optimizer": {"denoiser": {"learning_rate": 0.01}},
+            "training": {"batch_size": 4, "steps": 3, **training},
+            "output": {"run_dir": str(tmp_path / name)}})
+        trained = load_trained_model(train(config, quiet=True).run_dir)
+        return [v.numpy() for v in trained.model.denoiser.variables]
+
+    plain, xla = run("plain"), run("xla", jit_compile=True)
+    assert not np.allclose(plain[-1], 0)  # the (zero-initialised) output layer trained
+    for a, b in zip(plain, xla):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
