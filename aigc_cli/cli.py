@@ -76,11 +76,12 @@ def main(ctx: click.Context, debug: bool) -> None:
     logger.propagate = False
 
 
-def _tensorflow() -> None:
+def _tensorflow(initialize: bool = True) -> None:
     """Import TensorFlow for a command that needs it (quietly unless --debug)."""
     from aigc_cli.tf_runtime import import_tensorflow
 
-    import_tensorflow(quiet=not click.get_current_context().meta.get("aigc.debug"))
+    import_tensorflow(quiet=not click.get_current_context().meta.get("aigc.debug"),
+                      initialize=initialize)
 
 
 def _load(config_path: str, overrides: tuple[str, ...]):
@@ -127,7 +128,7 @@ def train(config_path: str, overrides: tuple[str, ...], run_dir: str | None, dry
 
         click.echo(dump_config(config), nl=False)
         return
-    _tensorflow()
+    _tensorflow(initialize=config.training.distribute != "multi_worker")
     from aigc_cli.training.loop import train as run_training
 
     result = run_training(config, quiet=quiet)

@@ -108,8 +108,9 @@ class TrainingConfig:
         "this project's CPUs both mixed policies measured slower")
     jit_compile: bool = option(False, "XLA-compile the training step (GPUs, TPUs; measured "
                                "slower on CPU)")
-    distribute: Literal["default", "mirrored"] = option(
-        "default", "tf.distribute strategy: default (one device) or mirrored (all local GPUs)")
+    distribute: Literal["default", "mirrored", "multi_worker", "tpu"] = option(
+        "default", "tf.distribute strategy: default (one device), mirrored (all local GPUs), "
+        "multi_worker (machines listed in TF_CONFIG), tpu (AIGC_TPU)")
 
 
 @dataclass(frozen=True)

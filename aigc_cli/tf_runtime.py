@@ -31,8 +31,12 @@ def _stderr_fd_silenced():
         os.close(devnull)
 
 
-def import_tensorflow(quiet: bool = True):
-    """Import and initialise TensorFlow (quietly unless ``quiet`` is false)."""
+def import_tensorflow(quiet: bool = True, initialize: bool = True):
+    """Import and initialise TensorFlow (quietly unless ``quiet`` is false).
+
+    ``initialize`` false leaves the runtime unstarted: a MultiWorkerMirroredStrategy
+    must be created before anything else runs (collective ops are configured then).
+    """
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     if quiet:
@@ -42,7 +46,8 @@ def import_tensorflow(quiet: bool = True):
         import tensorflow
 
         configure_devices(tensorflow, os.environ.get(CPU_DEVICES_VARIABLE))
-        tensorflow.constant(0)  # device initialisation logs as well
+        if initialize:
+            tensorflow.constant(0)  # device initialisation logs as well
     return tensorflow
 
 

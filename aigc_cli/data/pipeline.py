@@ -32,6 +32,8 @@ def training_dataset(images: ImageSet, config: DatasetConfig, batch_size: int,
             num_parallel_calls=tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = True
+    # Multi-worker: every worker builds the same stream and keeps its share of each batch.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 

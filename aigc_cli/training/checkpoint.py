@@ -18,6 +18,7 @@ class Checkpointer:
     """Save and restore everything training needs, numbered by step."""
 
     def __init__(self, directory: Path, items: dict[str, object], max_to_keep: int):
+        self.directory = Path(directory)
         self.checkpoint = tf.train.Checkpoint(**items)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory),
                                                   max_to_keep=max_to_keep)
@@ -26,9 +27,10 @@ class Checkpointer:
     def latest(self) -> str | None:
         return self.manager.latest_checkpoint
 
-    def restore_latest(self) -> str | None:
-        """Restore the newest checkpoint, if any; returns its path."""
-        path = self.latest
+    def restore_latest(self, directory: Path | None = None) -> str | None:
+        """Restore the newest checkpoint (of ``directory``, default this manager's), if any;
+        returns its path."""
+        path = tf.train.latest_checkpoint(str(directory)) if directory else self.latest
         if path:
             _restore(self.checkpoint, path, partial=False)
         return path

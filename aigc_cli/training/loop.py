@@ -7,6 +7,8 @@ has no family-specific branches.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,7 @@ from aigc_cli.training.evaluation import TrainingEvaluator
 from aigc_cli.training.reporting import Reporter
 from aigc_cli.training.rundir import RunDir
 from aigc_cli.training.signals import StopRequest
-from aigc_cli.training.strategy import make_strategy
+from aigc_cli.training.strategy import is_chief, make_strategy
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Session:
     preview_images: tf.Tensor
     step: int
     evaluator: TrainingEvaluator | None = None
+    chief: bool = True  # False on non-chief workers: they write nothing to the run dir
 
 
 def train(config: RunConfig, quiet: bool = False) -> TrainResult:
@@ -60,7 +63,8 @@ def train(config: RunConfig, quiet: bool = False) -> TrainResult:
         return TrainResult(run.root, start_step, start_step, "already_complete",
                            tf.train.latest_checkpoint(str(run.checkpoints)))
     session = build_session(config, run, start_step)
-    reporter = Reporter(run, session.step, training.steps, training.batch_size, quiet)
+    reporter = Reporter(run, session.step, training.steps, training.batch_size,
+                        quiet or not session.chief, writes=session.chief)
     if session.step:
         reporter.message(f"resuming {run.root} from step {session.step}")
     try:
@@ -68,6 +72,8 @@ def train(config: RunConfig, quiet: bool = False) -> TrainResult:
             reason = run_steps(session, reporter, config, stop)
     finally:
         reporter.close()
+        if not session.chief:
+            shutil.rmtree(session.checkpointer.directory, ignore_errors=True)
     return TrainResult(run.root, start_step, session.step, reason, session.checkpointer.latest)
 
 
@@ -75,32 +81,38 @@ def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
     """Data, strategy, model, optimizers and checkpoint, restored when resuming."""
     training = config.training
     initialized_from = None
+    # Multi-worker strategies must exist before TensorFlow runs anything else.
+    strategy = make_strategy(training.distribute)
+    chief = is_chief(strategy)
     keras.utils.set_random_seed(training.seed)
     keras.mixed_precision.set_global_policy(training.precision)
     images = load_images(config.dataset)
-    strategy = make_strategy(training.distribute)
     with strategy.scope():
         model = MODEL_FAMILIES.get(config.model.type)(
             config.model, config.optimizer, config.dataset.image_shape, training.seed)
         model.build_optimizers()
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         checkpoint_items = {**model.checkpoint_items(), "step": step}
-        checkpointer = Checkpointer(run.checkpoints, checkpoint_items, training.keep_checkpoints)
-        restored = checkpointer.restore_latest()
+        # Every worker saves (the save is collective); only the chief's copy is kept.
+        folder = run.checkpoints if chief else Path(tempfile.mkdtemp(prefix="aigc-worker-"))
+        checkpointer = Checkpointer(folder, checkpoint_items, training.keep_checkpoints)
+        restored = checkpointer.restore_latest(run.checkpoints)
         if not restored and training.init_from:
             initialized_from = initialize_from(model, training.init_from)
-    run.create(config, {"tensorflow": tf.__version__, "keras": keras.__version__,
-                        "strategy": type(strategy).__name__,
-                        "replicas": strategy.num_replicas_in_sync,
-                        **({"initialized_from": initialized_from} if initialized_from else {})})
+    if chief:
+        run.create(config, {"tensorflow": tf.__version__, "keras": keras.__version__,
+                            "strategy": type(strategy).__name__,
+                            "replicas": strategy.num_replicas_in_sync,
+                            **({"initialized_from": initialized_from} if initialized_from
+                               else {})})
     # Reseeding by the resume step gives a resumed run a fresh, reproducible data order.
     dataset = training_dataset(images, config.dataset, training.batch_size,
                                training.seed + start_step, with_labels=model.uses_labels)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
     preview = preview_batch(images, config.dataset, training.preview_images)
     evaluator = (TrainingEvaluator(model, config, run, checkpoint_items)
-                 if training.eval_every else None)
-    return Session(model=model, checkpointer=checkpointer, evaluator=evaluator,
+                 if training.eval_every and chief else None)
+    return Session(model=model, checkpointer=checkpointer, evaluator=evaluator, chief=chief,
                    train_function=compile_train_function(strategy, model, step,
                                                          training.steps_per_call,
                                                          training.jit_compile),

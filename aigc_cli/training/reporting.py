@@ -18,10 +18,12 @@ class Reporter:
     """Accumulates step losses and writes them out at the loop's intervals."""
 
     def __init__(self, run: RunDir, start_step: int, total_steps: int, batch_size: int,
-                 quiet: bool):
+                 quiet: bool, writes: bool = True):
         self.run = run
+        self.writes = writes  # False on non-chief workers: nothing goes to the run dir
         self.batch_size = batch_size
-        self.writer = tf.summary.create_file_writer(str(run.logs))
+        self.writer = (tf.summary.create_file_writer(str(run.logs)) if writes
+                       else tf.summary.create_noop_writer())
         self.bar = tqdm(total=total_steps, initial=start_step, unit="step", disable=quiet,
                         dynamic_ncols=True, desc="train")
         self.started = time.monotonic()
@@ -57,7 +59,8 @@ class Reporter:
             record.update({name: float(np.mean([float(s[name]) for s in self._interval_losses]))
                            for name in names})
         record.update(model.learning_rates())
-        self.run.log_metrics(record)
+        if self.writes:
+            self.run.log_metrics(record)
         with self.writer.as_default(step=step):
             for name, value in record.items():
                 if name not in ("step", "time", "elapsed_s"):
@@ -70,6 +73,8 @@ class Reporter:
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         """Extra named values (evaluation results) to metrics.jsonl and TensorBoard."""
+        if not self.writes:
+            return
         self.run.log_metrics({"step": step, "time": round(time.time(), 3), **values})
         with self.writer.as_default(step=step):
             for name, value in values.items():
@@ -82,6 +87,8 @@ class Reporter:
     def grids(self, step: int, model: GenerativeModel, preview_images: tf.Tensor,
               seed: int) -> None:
         """Save each preview batch as a PNG grid and a TensorBoard image."""
+        if not self.writes:
+            return
         if self._preview is None:
             # Compiled once: an autoregressive decoder's pixel loop is slow when eager.
             self._preview = tf.function(lambda images: model.preview(images, seed))
