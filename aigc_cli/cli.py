@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import errno
 import os
 import sys
 from pathlib import Path
@@ -19,6 +20,8 @@ from aigc_cli import __version__
 from aigc_cli.errors import AigcError, InputError
 
 EXIT_INTERRUPTED = 130
+#: Disk full, quota, read-only filesystem, permission: the storage, not a bug.
+STORAGE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 class AigcGroup(click.Group):
@@ -41,6 +44,13 @@ class AigcGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+        except OSError as error:
+            if ctx.meta.get("aigc.debug") or error.errno not in STORAGE_ERRORS:
+                raise
+            click.echo(f"error: cannot write {error.filename or 'a file'}: {error.strerror}; "
+                       "free space (or fix permissions) and run the same command again: "
+                       "finished files and checkpoints are intact", err=True)
+            ctx.exit(1)
         except Exception as error:
             if ctx.meta.get("aigc.debug"):
                 raise

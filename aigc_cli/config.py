@@ -101,6 +101,12 @@ class TrainingConfig:
                                         "on during training (noise added at eval_sigma)")
     eval_sigma: float = option(25.0, "denoisers: noise level (0-255 scale) of the evaluation "
                                "during training", min=0.0)
+    deterministic: bool = option(False, "exact resume: N steps, resume, M steps equals N+M "
+                                 "steps (dropout's random state is checkpointed too, and "
+                                 "TensorFlow ops run deterministically: slower on GPUs)")
+    on_nan: Literal["stop", "rollback"] = option(
+        "stop", "when a loss or weight turns NaN/inf: stop (naming the step and the last good "
+        "checkpoint) or rollback (restore that checkpoint, halve every learning rate, go on)")
     steps_per_call: int = option(1, "training steps per compiled call (fewer Python round "
                                  "trips: helps small models and accelerators)", min=1)
     precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = option(
@@ -276,6 +282,16 @@ class _ConfigDumper(yaml.SafeDumper):
 _ConfigDumper.add_representer(
     list, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data,
                                                          flow_style=True))
+
+
+def config_hash(config: RunConfig) -> str:
+    """SHA-256 of the resolved recipe (every section but ``output``): equal hashes, equal
+    training settings, wherever the run was written."""
+    import hashlib
+    import json
+
+    recipe = {name: value for name, value in to_dict(config).items() if name != "output"}
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
 
 def dump_config(config: RunConfig) -> str:

@@ -33,6 +33,7 @@ class Photo:
 def read_photo(path: Path) -> Photo:
     """Decode an image file; raises on anything that is not a readable image."""
     if path.suffix.lower() == ".png":
+        _check_png_size(path)  # TF's decoder has no pixel limit; Pillow's path does
         data = tf.io.read_file(str(path))
         array = tf.io.decode_png(data, dtype=tf.uint16).numpy()
         bits = 16 if _png_bit_depth(path) == 16 else 8
@@ -49,6 +50,20 @@ def read_photo(path: Path) -> Photo:
     if image.mode == "P" and "transparency" in image.info:
         mode = "RGBA"
     return _split(np.asarray(image.convert(mode)), 8, image_format)
+
+
+#: Pillow's own decompression-bomb error threshold, applied to every decoder.
+MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
+
+
+def _check_png_size(path: Path) -> None:
+    with open(path, "rb") as stream:
+        header = stream.read(24)
+    if len(header) == 24 and header[:8] == b"\x89PNG\r\n\x1a\n":
+        width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+        if width * height > MAX_PIXELS:
+            raise ValueError(f"{width}x{height} = {width * height} pixels is over the limit of "
+                             f"{MAX_PIXELS} (a decompression bomb?)")
 
 
 def _png_bit_depth(path: Path) -> int:

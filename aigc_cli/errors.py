@@ -33,3 +33,12 @@ class DataError(InputError):
 
 class CheckpointError(InputError):
     """A run dir or checkpoint that is missing, foreign or damaged."""
+
+
+class TrainingDiverged(AigcError):
+    """A non-finite loss or weight stopped training (exit 1); nothing after the last
+    good checkpoint was saved."""
+
+
+class CheckpointWriteError(AigcError):
+    """A checkpoint that could not be written (a full or read-only disk; exit 1)."""

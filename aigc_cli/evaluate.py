@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import platform
 from pathlib import Path
 
+import tensorflow as tf
+
+from aigc_cli import __version__
 from aigc_cli.data.sources import ImageSet, load_images
 from aigc_cli.errors import InputError
 from aigc_cli.metrics import METRICS
@@ -50,6 +54,16 @@ def _load(source: str):
         model = load_model_asset(path)
         return model, {"model": f"built-in {source} denoiser"}, None
     trained = load_trained_model(source)
+    manifest = trained.run.read_manifest()
+    provenance = {key: manifest[key] for key in PROVENANCE if key in manifest}
     return trained.model, {"run_dir": str(trained.run.root), "checkpoint": trained.checkpoint,
-                           "step": trained.step, "model": trained.config.model.type}, \
+                           "step": trained.step, "model": trained.config.model.type,
+                           "trained_with": provenance,
+                           "evaluated_with": {"aigc": __version__,
+                                              "tensorflow": tf.__version__,
+                                              "python": platform.python_version()}}, \
         trained.config.dataset
+
+
+#: What a result carries from the run's manifest, so a number can be traced to its run.
+PROVENANCE = ("aigc", "tensorflow", "keras", "python", "config_sha256", "seed", "dataset_sha256")

@@ -11,7 +11,7 @@ from PIL import Image, ImageOps
 
 from aigc_cli.utils.files import atomic_write_bytes
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
 
 
 def read_image(path: str | Path, draft_size: int | None = None) -> Image.Image:
@@ -29,13 +29,23 @@ def read_image(path: str | Path, draft_size: int | None = None) -> Image.Image:
 
 def to_array(image: Image.Image, channels: int) -> np.ndarray:
     """uint8 [H, W, channels] at full size, converted to gray or RGB."""
-    array = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+    array = np.asarray(_eight_bit(image, channels), dtype=np.uint8)
     return array[..., None] if channels == 1 else array
+
+
+def _eight_bit(image: Image.Image, channels: int) -> Image.Image:
+    """``image`` as 8-bit gray or RGB. 16- and 32-bit integer images are scaled by their
+    bit depth (Pillow's own conversion clips them at 255, turning them white)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        top = 65535.0 if image.mode.startswith("I;16") or np.asarray(image).max() > 255 else 255.0
+        scaled = np.asarray(image, dtype=np.float64) * (255.0 / top)
+        image = Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), "L")
+    return image.convert("L" if channels == 1 else "RGB")
 
 
 def fit_square(image: Image.Image, size: int, channels: int) -> np.ndarray:
     """Resize the short side to ``size`` and centre-crop: uint8 [size, size, channels]."""
-    image = image.convert("L" if channels == 1 else "RGB")
+    image = _eight_bit(image, channels)
     width, height = image.size
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2

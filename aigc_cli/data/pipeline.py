@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import tensorflow as tf
 
@@ -12,21 +14,27 @@ from aigc_cli.errors import DataError
 
 
 def training_dataset(images: ImageSet, config: DatasetConfig, batch_size: int,
-                     seed: int, with_labels: bool = False) -> tf.data.Dataset:
+                     seed: int, with_labels: bool = False,
+                     start_batch: int = 0) -> tf.data.Dataset:
     """An endless stream of fixed-size batches.
 
     Elements: images [batch_size, H, W, C] in [-1, 1]; (images, labels) with
     ``with_labels``; with ``dataset.noise``, (noisy, clean, sigma) in [0, 1]
     units (the denoising convention). Fixed batch shapes (``drop_remainder``)
     mean the compiled step is traced once.
+
+    Batch k is a pure function of (seed, k): the stream that starts at
+    ``start_batch`` is the rest of the stream that starts at 0, so a resumed run
+    sees exactly the batches an uninterrupted one would have.
     """
     if config.patch_size:
-        dataset = _patch_batches(images, config, batch_size, seed)
+        dataset = _patch_batches(images, config, batch_size, seed, start_batch)
     else:
-        dataset = _whole_image_batches(images, config, batch_size, seed, with_labels)
+        dataset = _whole_image_batches(images, config, batch_size, seed, with_labels,
+                                       start_batch)
     if config.noise is not None:
         levels = sigma_range(config.noise.sigma)
-        dataset = dataset.enumerate().map(
+        dataset = dataset.enumerate(start_batch).map(
             lambda index, batch: add_gaussian_noise((batch + 1.0) * 0.5, levels,
                                                     tf.stack([tf.cast(seed, tf.int64), index])),
             num_parallel_calls=tf.data.AUTOTUNE)
@@ -38,7 +46,7 @@ def training_dataset(images: ImageSet, config: DatasetConfig, batch_size: int,
 
 
 def _whole_image_batches(images: ImageSet, config: DatasetConfig, batch_size: int, seed: int,
-                         with_labels: bool) -> tf.data.Dataset:
+                         with_labels: bool, start_batch: int) -> tf.data.Dataset:
     count = len(images.images)
     if count < batch_size:
         raise DataError(f"{images.origin} has {count} images, fewer than training.batch_size "
@@ -46,24 +54,36 @@ def _whole_image_batches(images: ImageSet, config: DatasetConfig, batch_size: in
     if with_labels and images.labels is None:
         raise DataError(f"{images.origin} has no labels; this model trains on a labelled "
                         "dataset (dataset.type fashion_mnist or mnist)")
-    buffer = min(config.shuffle_buffer or count, count)
-    elements = (images.images, images.labels.astype("int32")) if with_labels else images.images
-    dataset = tf.data.Dataset.from_tensor_slices(elements)
-    dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
-    dataset = dataset.batch(batch_size, drop_remainder=True)
+    pixels = tf.constant(images.images)
+    labels = tf.constant(images.labels.astype("int32")) if with_labels else None
+    # Epoch e visits the images in the order of a permutation seeded by (seed, e); the
+    # stream of indices is cut into batches across epoch boundaries.
+    first_epoch, offset = divmod(start_batch * batch_size, count)
+    indices = tf.data.Dataset.range(first_epoch, 2**62).flat_map(
+        lambda epoch: tf.data.Dataset.from_tensor_slices(_epoch_order(count, seed, epoch)))
+    if config.shuffle_buffer and config.shuffle_buffer < count:
+        indices = indices.shuffle(config.shuffle_buffer, seed=seed)  # less random, on request
+    indices = indices.skip(offset).batch(batch_size, drop_remainder=True)
     flip = config.horizontal_flip
 
-    def to_float(batch, *labels):
-        batch = tf.cast(batch, tf.float32) / 127.5 - 1.0
+    def gather(index, batch_indices):
+        batch = tf.cast(tf.gather(pixels, batch_indices), tf.float32) / 127.5 - 1.0
         if flip:
-            batch = tf.image.random_flip_left_right(batch, seed=seed)
-        return (batch, *labels) if labels else batch
+            batch = tf.image.stateless_random_flip_left_right(
+                batch, tf.stack([tf.cast(seed, tf.int64), index]))
+        return (batch, tf.gather(labels, batch_indices)) if labels is not None else batch
 
-    return dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
+    return indices.enumerate(start_batch).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _epoch_order(count: int, seed: int, epoch: tf.Tensor) -> tf.Tensor:
+    """A permutation of range(count) that depends only on (seed, epoch)."""
+    return tf.random.experimental.stateless_shuffle(
+        tf.range(count, dtype=tf.int64), tf.stack([tf.cast(seed, tf.int64), epoch]))
 
 
 def _patch_batches(images: ImageSet, config: DatasetConfig, batch_size: int,
-                   seed: int) -> tf.data.Dataset:
+                   seed: int, start_batch: int) -> tf.data.Dataset:
     """Random patch_size crops (with optional dihedral augmentation) of full images."""
     size = config.patch_size
     sources = [image for image in images.images if min(image.shape[:2]) >= size]
@@ -73,8 +93,8 @@ def _patch_batches(images: ImageSet, config: DatasetConfig, batch_size: int,
     channels = sources[0].shape[-1]
 
     def batches():
-        rng = np.random.default_rng(seed)
-        while True:
+        for index in itertools.count(start_batch):
+            rng = np.random.default_rng([seed, index])  # batch k depends on (seed, k) only
             yield sample_patches(sources, size, batch_size, rng, config.random_rotations)
 
     dataset = tf.data.Dataset.from_generator(

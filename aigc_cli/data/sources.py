@@ -6,6 +6,8 @@ so the tf.data pipeline only shuffles, batches and scales. No TensorFlow.
 
 from __future__ import annotations
 
+import hashlib
+
 import gzip
 import logging
 import os
@@ -38,6 +40,16 @@ class ImageSet:
     images: np.ndarray | list
     labels: np.ndarray | None
     origin: str
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the decoded pixels (shapes included) and labels: the same data
+        gives the same fingerprint whatever the files are called or compressed as."""
+        digest = hashlib.sha256()
+        arrays = self.images if isinstance(self.images, list) else [self.images]
+        for array in [*arrays, *([] if self.labels is None else [self.labels])]:
+            digest.update(str(array.shape).encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
 
 
 def load_images(config: DatasetConfig, split: str | None = None) -> ImageSet:

@@ -8,13 +8,32 @@ import tensorflow as tf
 from aigc_cli.config import OptimizerConfig
 
 
+class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """A learning rate (a number or a schedule) times a scale the loop can lower
+    (``training.on_nan: rollback``) without rebuilding or retracing anything."""
+
+    def __init__(self, base):
+        self.base = base
+        self.scale = tf.Variable(1.0, trainable=False, dtype=tf.float32,
+                                 name="learning_rate_scale")
+
+    def __call__(self, step):
+        rate = self.base(step) if callable(self.base) else self.base
+        return tf.cast(rate, tf.float32) * self.scale
+
+    def get_config(self):
+        base = self.base.get_config() if callable(self.base) else self.base
+        return {"base": base, "scale": float(self.scale.numpy())}
+
+
 def build_optimizer(config: OptimizerConfig, name: str) -> keras.optimizers.Optimizer:
     """A Keras optimizer named ``name`` (its variables show under that name)."""
     learning_rate = config.learning_rate
     if config.schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(
             config.learning_rate, decay_steps=config.decay_steps, alpha=0.01)
-    common = dict(learning_rate=learning_rate, clipnorm=config.clipnorm, name=name)
+    common = dict(learning_rate=ScaledSchedule(learning_rate), clipnorm=config.clipnorm,
+                  name=name)
     optimizer = _inner_optimizer(config, common)
     if keras.mixed_precision.global_policy().name == "mixed_float16":
         # float16 gradients underflow without a scaled loss; this skips non-finite steps.
@@ -52,3 +71,11 @@ def minimize(optimizer: keras.optimizers.Optimizer, tape, loss, variables) -> No
     seed = None if scale is None else tf.cast(scale, loss.dtype)
     gradients = tape.gradient(loss, variables, output_gradients=seed)
     optimizer.apply_gradients(zip(gradients, variables))
+
+
+def scale_learning_rate(optimizer: keras.optimizers.Optimizer, factor: float) -> float:
+    """Multiply the optimizer's learning rate by ``factor``; returns the new scale."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    schedule = inner._learning_rate  # the ScaledSchedule build_optimizer gave it
+    schedule.scale.assign(schedule.scale * factor)
+    return float(schedule.scale.numpy())

@@ -6,12 +6,15 @@ never executes code from the file.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import tensorflow as tf
 
-from aigc_cli.errors import CheckpointError
+from aigc_cli.errors import CheckpointError, CheckpointWriteError
 from aigc_cli.training.rundir import RunDir
+
+log = logging.getLogger("aigc")
 
 
 class Checkpointer:
@@ -28,16 +31,48 @@ class Checkpointer:
         return self.manager.latest_checkpoint
 
     def restore_latest(self, directory: Path | None = None) -> str | None:
-        """Restore the newest checkpoint (of ``directory``, default this manager's), if any;
-        returns its path."""
-        path = tf.train.latest_checkpoint(str(directory)) if directory else self.latest
-        if path:
-            _restore(self.checkpoint, path, partial=False)
-        return path
+        """Restore the newest readable checkpoint (of ``directory``, default this
+        manager's), if any; returns its path.
+
+        A damaged newest checkpoint (a truncated file, a disk error) falls back to the
+        one before it, with a warning; when none restores, the newest one's error is raised.
+        """
+        candidates = list(reversed(_checkpoint_paths(directory or self.directory)))
+        errors = []
+        for path in candidates:
+            try:
+                _restore(self.checkpoint, path, partial=False)
+            except CheckpointError as error:
+                errors.append(error)
+                continue
+            if errors:
+                log.warning("checkpoint %s could not be restored (%s); resumed from %s instead",
+                            candidates[0], errors[0], path)
+            return path
+        if errors:
+            raise errors[0]
+        return None
 
     def save(self, step: int) -> str:
-        """Write a checkpoint numbered ``step`` and prune old ones."""
-        return self.manager.save(checkpoint_number=step)
+        """Write a checkpoint numbered ``step`` and prune old ones.
+
+        TensorFlow writes to temporary files and renames them, so a failed write (a
+        full disk) leaves the previous checkpoints as they were.
+        """
+        try:
+            return self.manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as error:
+            kept = self.latest or "none"
+            raise CheckpointWriteError(
+                f"cannot write checkpoint {step} to {self.directory}: {_short(error)}; the "
+                f"previous checkpoint ({kept}) is intact; free space and rerun `aigc train` "
+                "to resume") from None
+
+
+def _checkpoint_paths(directory: Path) -> list[str]:
+    """The checkpoints the folder's state file lists, oldest first."""
+    state = tf.train.get_checkpoint_state(str(directory))
+    return list(state.all_model_checkpoint_paths) if state else []
 
 
 def latest_step(directory: Path) -> int:

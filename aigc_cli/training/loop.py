@@ -7,6 +7,7 @@ has no family-specific branches.
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 import time
@@ -16,11 +17,13 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from aigc_cli.config import RunConfig
+from aigc_cli.config import RunConfig, config_hash
 from aigc_cli.data.pipeline import preview_batch, training_dataset
 from aigc_cli.data.sources import load_images
 from aigc_cli.models import MODEL_FAMILIES
+from aigc_cli.errors import TrainingDiverged
 from aigc_cli.models.base import GenerativeModel
+from aigc_cli.models.optimizers import scale_learning_rate
 from aigc_cli.training.checkpoint import Checkpointer, initialize_from, latest_step
 from aigc_cli.training.evaluation import TrainingEvaluator
 from aigc_cli.training.reporting import Reporter
@@ -63,6 +66,7 @@ def train(config: RunConfig, quiet: bool = False) -> TrainResult:
         return TrainResult(run.root, start_step, start_step, "already_complete",
                            tf.train.latest_checkpoint(str(run.checkpoints)))
     session = build_session(config, run, start_step)
+    resumed_from = session.step  # below start_step when a damaged checkpoint was skipped
     reporter = Reporter(run, session.step, training.steps, training.batch_size,
                         quiet or not session.chief, writes=session.chief)
     if session.step:
@@ -74,7 +78,7 @@ def train(config: RunConfig, quiet: bool = False) -> TrainResult:
         reporter.close()
         if not session.chief:
             shutil.rmtree(session.checkpointer.directory, ignore_errors=True)
-    return TrainResult(run.root, start_step, session.step, reason, session.checkpointer.latest)
+    return TrainResult(run.root, resumed_from, session.step, reason, session.checkpointer.latest)
 
 
 def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
@@ -85,6 +89,8 @@ def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
     strategy = make_strategy(training.distribute)
     chief = is_chief(strategy)
     keras.utils.set_random_seed(training.seed)
+    if training.deterministic:
+        tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy(training.precision)
     images = load_images(config.dataset)
     with strategy.scope():
@@ -93,6 +99,8 @@ def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
         model.build_optimizers()
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         checkpoint_items = {**model.checkpoint_items(), "step": step}
+        if training.deterministic:
+            checkpoint_items["seed_states"] = seed_generator_states(model.checkpoint_items())
         # Every worker saves (the save is collective); only the chief's copy is kept.
         folder = run.checkpoints if chief else Path(tempfile.mkdtemp(prefix="aigc-worker-"))
         checkpointer = Checkpointer(folder, checkpoint_items, training.keep_checkpoints)
@@ -101,13 +109,16 @@ def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
             initialized_from = initialize_from(model, training.init_from)
     if chief:
         run.create(config, {"tensorflow": tf.__version__, "keras": keras.__version__,
+                            "config_sha256": config_hash(config), "seed": training.seed,
+                            "dataset_sha256": images.fingerprint(),
                             "strategy": type(strategy).__name__,
                             "replicas": strategy.num_replicas_in_sync,
                             **({"initialized_from": initialized_from} if initialized_from
                                else {})})
-    # Reseeding by the resume step gives a resumed run a fresh, reproducible data order.
-    dataset = training_dataset(images, config.dataset, training.batch_size,
-                               training.seed + start_step, with_labels=model.uses_labels)
+    # The stream continues at the restored step: a resumed run sees the batches an
+    # uninterrupted one would have.
+    dataset = training_dataset(images, config.dataset, training.batch_size, training.seed,
+                               with_labels=model.uses_labels, start_batch=int(step.numpy()))
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
     preview = preview_batch(images, config.dataset, training.preview_images)
     evaluator = (TrainingEvaluator(model, config, run, checkpoint_items)
@@ -119,6 +130,18 @@ def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
                    iterator=iterator,
                    preview_images=tf.constant(preview, tf.float32) / 127.5 - 1.0,
                    step=int(step.numpy()))
+
+
+def seed_generator_states(items: dict[str, object]) -> list:
+    """The state variables of every Keras SeedGenerator (dropout's) inside ``items``:
+    tf.train.Checkpoint does not track them, and exact resume needs them."""
+    states = []
+    for item in items.values():
+        if isinstance(item, keras.Model):
+            for layer in item._flatten_layers(include_self=True, recursive=True):
+                states.extend(generator.state for generator in
+                              getattr(layer, "_seed_generators", ()))
+    return states
 
 
 def compile_train_function(strategy: tf.distribute.Strategy, model: GenerativeModel,
@@ -155,23 +178,42 @@ def _crossed(before: int, after: int, every: int) -> bool:
     return after // every > before // every
 
 
+MAX_ROLLBACKS = 5
+
+
 def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: StopRequest) -> str:
-    """Step until done, out of time or signalled; always ends with a checkpoint."""
+    """Step until done, out of time or signalled; always ends with a checkpoint.
+
+    Losses and weights are checked for NaN/inf at every log interval and before
+    every checkpoint, so no checkpoint ever holds a diverged model.
+    """
     training = config.training
     deadline = time.monotonic() + training.max_seconds if training.max_seconds else None
     saved_step = grid_step = session.step
     reason = "completed"
+    unchecked: list[dict] = []  # losses since the last finiteness check
+    rollbacks = 0
     while session.step < training.steps:
         count = min(training.steps_per_call, training.steps - session.step)
         losses = session.train_function(session.iterator, tf.constant(count, tf.int32))
         before, session.step = session.step, session.step + count
+        unchecked.append(losses)
+        save_due = _crossed(before, session.step, training.checkpoint_every)
+        if save_due or _crossed(before, session.step, training.log_every):
+            problem = _divergence(unchecked, session.model)
+            unchecked = []
+            if problem:
+                rollbacks += 1
+                _handle_divergence(session, reporter, training, problem, rollbacks)
+                saved_step = grid_step = session.step
+                continue
         reporter.record(session.step, losses, count)
         if _crossed(before, session.step, training.log_every):
             reporter.log(session.step, session.model)
         if _crossed(before, session.step, training.sample_every):
             reporter.grids(session.step, session.model, session.preview_images, training.seed)
             grid_step = session.step
-        if _crossed(before, session.step, training.checkpoint_every):
+        if save_due:
             session.checkpointer.save(session.step)
             saved_step = session.step
         if session.evaluator and _crossed(before, session.step, training.eval_every):
@@ -184,9 +226,47 @@ def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: Sto
             break
     # The checkpoint first: on a signal, it is the part that must not be lost.
     if saved_step != session.step or session.checkpointer.latest is None:
-        session.checkpointer.save(session.step)
+        problem = _divergence(unchecked, session.model)
+        if problem:  # rollback restores the last checkpoint: nothing new to save
+            _handle_divergence(session, reporter, training, problem, rollbacks + 1)
+        else:
+            session.checkpointer.save(session.step)
     if reporter.logged_step != session.step:
         reporter.log(session.step, session.model)
     if grid_step != session.step:
         reporter.grids(session.step, session.model, session.preview_images, training.seed)
     return reason
+
+
+def _divergence(losses: list[dict], model: GenerativeModel) -> str | None:
+    """What is not finite (a loss, or the weights), or None."""
+    for record in losses:
+        for name, value in record.items():
+            if not math.isfinite(float(value)):
+                return f"{name} is {float(value)}"
+    finite = [tf.reduce_all(tf.math.is_finite(v)) for v in model.trainable_variables]
+    if finite and not bool(tf.reduce_all(finite)):
+        return "the weights hold NaN or inf"
+    return None
+
+
+def _handle_divergence(session: Session, reporter: Reporter, training, problem: str,
+                       rollbacks: int) -> None:
+    """Stop with a clear error, or restore the last good checkpoint at a lower rate."""
+    latest = session.checkpointer.latest
+    where = (f"the last good checkpoint is {latest}" if latest
+             else "no checkpoint was written before it")
+    if training.on_nan == "stop" or rollbacks > MAX_ROLLBACKS or not latest:
+        advice = ("lower optimizer.*.learning_rate or set training.on_nan: rollback"
+                  if training.on_nan == "stop" else "lower optimizer.*.learning_rate")
+        raise TrainingDiverged(f"training diverged by step {session.step} ({problem}); "
+                               f"{where}; nothing after it was saved; {advice}")
+    session.checkpointer.restore_latest()
+    scales = {name: scale_learning_rate(optimizer, 0.5)
+              for name, optimizer in session.model.optimizers_by_network().items()}
+    diverged_at, session.step = session.step, int(session.checkpointer.checkpoint.step.numpy())
+    reporter.rewind(session.step)
+    reporter.message(f"step {diverged_at}: {problem}; rolled back to {latest} with the "
+                     "learning rates halved")
+    reporter.scalars(session.step, {"rollback_from_step": diverged_at,
+                                    **{f"lr_scale/{name}": s for name, s in scales.items()}})

@@ -71,6 +71,14 @@ class Reporter:
         self.logged_step = step
         return record
 
+    def rewind(self, step: int) -> None:
+        """Forget the steps after ``step`` (a rollback): their losses and bar progress."""
+        self._interval_losses = []
+        self._interval_start = (step, time.monotonic())
+        self.logged_step = step
+        self.bar.n = step
+        self.bar.refresh()
+
     def scalars(self, step: int, values: dict[str, float]) -> None:
         """Extra named values (evaluation results) to metrics.jsonl and TensorBoard."""
         if not self.writes:

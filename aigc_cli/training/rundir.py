@@ -52,8 +52,13 @@ class RunDir:
         save_config(config, self.config)
         previous = json.loads(self.manifest.read_text()) if self.manifest.is_file() else {}
         manifest = {**previous, "aigc": __version__, "python": platform.python_version(),
+                    "platform": platform.platform(),
                     **facts, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         atomic_write_text(self.manifest, json.dumps(manifest, indent=2) + "\n")
+
+    def read_manifest(self) -> dict:
+        """manifest.json's contents ({} when the run dir has none)."""
+        return json.loads(self.manifest.read_text()) if self.manifest.is_file() else {}
 
     def log_metrics(self, record: dict) -> None:
         """Append one JSON object to metrics.jsonl."""
