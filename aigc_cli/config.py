@@ -46,7 +46,7 @@ class DatasetConfig:
     download: bool = option(True, "fall back to Keras' downloader when no local copy exists")
     patch_size: Optional[int] = option(None, "train on random square patches of this size "
                                        "cut from full-size images (denoisers) instead of "
-                                       "whole images fitted to image_size", min=4)
+                                       "whole images fitted to image_size", min=4, max=4096)
     random_rotations: bool = option(False, "random 90-degree rotations and flips of patches")
     noise: Optional[NoiseConfig] = option(None, "synthesize noisy copies of the clean images "
                                           "(denoisers): dataset.noise.sigma")
@@ -77,9 +77,9 @@ class OptimizerConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    batch_size: int = option(256, "global batch size (split across replicas)", min=1)
+    batch_size: int = option(256, "global batch size (split across replicas)", min=1, max=65536)
     steps: int = option(10000, "total training steps; a larger value extends a resumed run",
-                        min=1)
+                        min=1, max=1000000000000)
     seed: int = option(0, "seeds weights, data order, noise and preview latents", min=0)
     log_every: int = option(100, "steps between metrics.jsonl / TensorBoard scalars", min=1)
     sample_every: int = option(1000, "steps between image grids in samples/", min=1)
@@ -96,7 +96,7 @@ class TrainingConfig:
                              "ELBO for VAEs, PSNR for denoisers); the best checkpoint by it is "
                              "kept in checkpoints/best/. 0: off", min=0)
     eval_samples: int = option(2000, "generated samples (GAN FID) or test images (VAE, "
-                               "classifier) per evaluation during training", min=2)
+                               "classifier) per evaluation during training", min=2, max=1000000)
     eval_images: Optional[str] = option(None, "denoisers: folder of clean images to evaluate "
                                         "on during training (noise added at eval_sigma)")
     eval_sigma: float = option(25.0, "denoisers: noise level (0-255 scale) of the evaluation "
@@ -108,7 +108,7 @@ class TrainingConfig:
         "stop", "when a loss or weight turns NaN/inf: stop (naming the step and the last good "
         "checkpoint) or rollback (restore that checkpoint, halve every learning rate, go on)")
     steps_per_call: int = option(1, "training steps per compiled call (fewer Python round "
-                                 "trips: helps small models and accelerators)", min=1)
+                                 "trips: helps small models and accelerators)", min=1, max=100000)
     precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = option(
         "float32", "Keras dtype policy; mixed_float16 adds dynamic loss scaling (GPUs); on "
         "this project's CPUs both mixed policies measured slower")

@@ -23,13 +23,13 @@ class DCGANConfig:
     optimizers: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
 
     type: str = option("dcgan", "model family (registry name)")
-    latent_dim: int = option(100, "size of the generator's input noise vector", min=1)
+    latent_dim: int = option(100, "size of the generator's input noise vector", min=1, max=16384)
     generator_widths: tuple[int, ...] = option(
         (256, 128, 64), "channels of the Dense projection, then of each hidden "
-        "Conv2DTranspose; the last layers upsample 2x", min=1)
+        "Conv2DTranspose; the last layers upsample 2x", min=1, max=8192)
     discriminator_widths: tuple[int, ...] = option(
-        (64, 128), "channels of each stride-2 Conv2D in the discriminator", min=1)
-    kernel_size: int = option(5, "convolution kernel size in both networks", min=1)
+        (64, 128), "channels of each stride-2 Conv2D in the discriminator", min=1, max=8192)
+    kernel_size: int = option(5, "convolution kernel size in both networks", min=1, max=31)
     dropout: float = option(0.3, "dropout after each discriminator conv", min=0.0, max=0.99)
     batch_norm: bool = option(True, "batch normalisation in the generator")
     leaky_relu_slope: float = option(0.3, "negative slope of the LeakyReLU activations",
@@ -52,7 +52,7 @@ class DCGANConfig:
         "(e.g. 0.999); sample and eval then use it", min=0.0, max=1.0, min_exclusive=True)
     num_classes: int = option(0, "class-conditional generation with this many classes (the "
                               "dataset's labels, e.g. 10 for Fashion-MNIST; `aigc sample "
-                              "--class N`); 0: unconditional", min=0)
+                              "--class N`); 0: unconditional", min=0, max=100000)
 
     def check(self, dataset: "DatasetConfig") -> None:
         """Cross-section checks that need the image size."""
@@ -88,14 +88,15 @@ class VAEConfig:
     optimizers: ClassVar[tuple[str, ...]] = ("vae",)
 
     type: str = option("vae", "model family (registry name)")
-    latent_dim: int = option(32, "size of the latent vector z", min=1)
+    latent_dim: int = option(32, "size of the latent vector z", min=1, max=16384)
     encoder_widths: tuple[int, ...] = option(
         (32, 64), "channels of each stride-2 conv in the encoder; the decoder mirrors them",
-        min=1)
-    residual_blocks: int = option(0, "residual blocks after each conv, in both networks", min=0)
+        min=1, max=8192)
+    residual_blocks: int = option(0, "residual blocks after each conv, in both networks",
+                                  min=0, max=256)
     hidden_units: int = option(256, "Dense layer between conv features and the latent "
-                               "(0: none)", min=0)
-    kernel_size: int = option(3, "convolution kernel size", min=1)
+                               "(0: none)", min=0, max=65536)
+    kernel_size: int = option(3, "convolution kernel size", min=1, max=31)
     activation: Literal["relu", "leaky_relu", "swish", "elu", "gelu"] = option(
         "swish", "activation after each layer")
     likelihood: Literal["bernoulli", "gaussian"] = option(
@@ -106,8 +107,9 @@ class VAEConfig:
         "one per pixel", min=0.0, min_exclusive=True)
     autoregressive_layers: int = option(
         0, "masked-conv layers of a PixelCNN head that conditions each pixel on the pixels "
-        "above and left of it (PixelVAE, Gulrajani et al. 2017); 0: independent pixels", min=0)
-    autoregressive_width: int = option(16, "channels of the autoregressive head", min=1)
+        "above and left of it (PixelVAE, Gulrajani et al. 2017); 0: independent pixels",
+        min=0, max=64)
+    autoregressive_width: int = option(16, "channels of the autoregressive head", min=1, max=4096)
     beta: float = option(1.0, "weight of the KL term (beta-VAE; 1 is the true ELBO)", min=0.0)
     kl_warmup_steps: int = option(0, "ramp the KL weight linearly from 0 to beta over these "
                                   "steps", min=0)
@@ -132,9 +134,10 @@ class ClassifierConfig:
 
     type: str = option("classifier", "model family (registry name)")
     widths: tuple[int, ...] = option((32, 64, 128), "channels of each conv stage (two 3x3 "
-                                     "convs, then 2x2 max-pooling)", min=1)
-    feature_units: int = option(128, "width of the feature layer used for FID/KID", min=1)
-    num_classes: int = option(10, "number of labels", min=2)
+                                     "convs, then 2x2 max-pooling)", min=1, max=8192)
+    feature_units: int = option(128, "width of the feature layer used for FID/KID", min=1,
+                                max=65536)
+    num_classes: int = option(10, "number of labels", min=2, max=100000)
     dropout: float = option(0.3, "dropout before the output layer", min=0.0, max=0.99)
 
     def check(self, dataset: "DatasetConfig") -> None:
@@ -154,9 +157,9 @@ class DenoiserConfig:
     optimizers: ClassVar[tuple[str, ...]] = ("denoiser",)
 
     type: str = option("denoiser", "model family (registry name)")
-    depth: int = option(17, "convolution layers, first and last included", min=3)
-    width: int = option(64, "channels of the hidden layers", min=1)
-    kernel_size: int = option(3, "convolution kernel size", min=1)
+    depth: int = option(17, "convolution layers, first and last included", min=3, max=1000)
+    width: int = option(64, "channels of the hidden layers", min=1, max=8192)
+    kernel_size: int = option(3, "convolution kernel size", min=1, max=31)
     batch_norm: bool = option(True, "batch normalisation in the hidden layers")
     noise_map: bool = option(True, "give the network the noise level as an extra input "
                              "channel, so one model serves every sigma (FFDNet)")
@@ -185,10 +188,10 @@ class DenoisingVAEConfig:
 
     type: str = option("denoising_vae", "model family (registry name)")
     widths: tuple[int, ...] = option((32, 64), "channels of each stride-2 encoder conv; "
-                                     "the decoder mirrors them", min=1)
+                                     "the decoder mirrors them", min=1, max=8192)
     latent_channels: int = option(8, "channels of the latent map (at 1/2^len(widths) "
-                                  "resolution)", min=1)
-    kernel_size: int = option(3, "convolution kernel size", min=1)
+                                  "resolution)", min=1, max=4096)
+    kernel_size: int = option(3, "convolution kernel size", min=1, max=31)
     activation: Literal["relu", "leaky_relu", "swish", "elu", "gelu"] = option(
         "swish", "activation after each layer")
     reconstruction_scale: float = option(0.05, "std-dev of the Gaussian likelihood of the "

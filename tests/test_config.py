@@ -88,6 +88,8 @@ def test_override_creates_missing_sections():
     ({"model": {"generator_widths": [64, 0]}}, "model.generator_widths must be >= 1"),
     ({"model": {"generator_widths": 64}}, "model.generator_widths must be a list"),
     ({"training": {"max_seconds": float("nan")}}, "finite"),
+    ({"training": {"batch_size": 10**30}}, "training.batch_size must be <= 65536"),
+    ({"model": {"generator_widths": [10**12]}}, "model.generator_widths must be <= 8192"),
     ({"training": None, "model": []}, "model must be a mapping"),
 ])
 def test_bad_values_name_the_dotted_key(data, fragment):
