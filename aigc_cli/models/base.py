@@ -61,6 +61,11 @@ class GenerativeModel(keras.Model):
         """
         return None  # a statement, so AutoGraph can convert the default body
 
+    def prepare_inference(self) -> None:
+        """Bring inference-only state up to date before a checkpoint, a grid or an
+        evaluation (e.g. an averaged generator's batch-norm statistics). Eager."""
+        return None
+
     def checkpoint_items(self) -> dict[str, object]:
         """Everything training restores: networks, optimizers, random state."""
         raise NotImplementedError

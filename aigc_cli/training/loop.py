@@ -210,13 +210,17 @@ def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: Sto
         reporter.record(session.step, losses, count)
         if _crossed(before, session.step, training.log_every):
             reporter.log(session.step, session.model)
-        if _crossed(before, session.step, training.sample_every):
+        grid_due = _crossed(before, session.step, training.sample_every)
+        eval_due = session.evaluator and _crossed(before, session.step, training.eval_every)
+        if save_due or grid_due or eval_due:
+            session.model.prepare_inference()
+        if grid_due:
             reporter.grids(session.step, session.model, session.preview_images, training.seed)
             grid_step = session.step
         if save_due:
             session.checkpointer.save(session.step)
             saved_step = session.step
-        if session.evaluator and _crossed(before, session.step, training.eval_every):
+        if eval_due:
             reporter.scalars(session.step, session.evaluator.evaluate(session.step))
         if stop.requested:
             reason = stop.requested
@@ -230,10 +234,12 @@ def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: Sto
         if problem:  # rollback restores the last checkpoint: nothing new to save
             _handle_divergence(session, reporter, training, problem, rollbacks + 1)
         else:
+            session.model.prepare_inference()
             session.checkpointer.save(session.step)
     if reporter.logged_step != session.step:
         reporter.log(session.step, session.model)
     if grid_step != session.step:
+        session.model.prepare_inference()
         reporter.grids(session.step, session.model, session.preview_images, training.seed)
     return reason
 
