@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import struct
 from pathlib import Path
 
@@ -115,6 +116,16 @@ def randomize_weights(network, seed: int = 0, scale: float = 0.2) -> None:
     rng = np.random.default_rng(seed)
     for variable in network.trainable_variables:
         variable.assign(scale * rng.standard_normal(variable.shape).astype("float32"))
+
+
+@pytest.fixture
+def aigc_log(caplog):
+    """caplog for the "aigc" logger, which the CLI stops from propagating to the root."""
+    logger = logging.getLogger("aigc")
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.WARNING, logger="aigc")
+    yield caplog
+    logger.removeHandler(caplog.handler)
 
 
 @pytest.fixture

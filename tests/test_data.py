@@ -92,3 +92,25 @@ def test_folder_with_no_decodable_image_is_an_error(tmp_path):
         load_folder(tmp_path / "empty", size=8, channels=1)
     with pytest.raises(DataError, match="not a folder"):
         load_folder(tmp_path / "x.png", size=8, channels=1)
+
+
+def test_device_batches_equal_the_tf_data_batches(idx_folder):
+    import dataclasses
+
+    import tensorflow as tf
+
+    from aigc_cli.config import DatasetConfig
+    from aigc_cli.data.pipeline import DeviceBatches, training_dataset
+    from aigc_cli.data.sources import load_images
+
+    config = dataclasses.replace(DatasetConfig(type="fashion_mnist", path=str(idx_folder)),
+                                 horizontal_flip=True)
+    images = load_images(config)  # 64 images in batches of 24: batches cross epochs
+    assert DeviceBatches.eligible(images, config)
+    stream = training_dataset(images, config, 24, seed=3, with_labels=True, start_batch=2)
+    device = DeviceBatches(images, config, 24, seed=3, with_labels=True)
+    for number, (pixels, labels) in zip(range(2, 9), stream):
+        on_device = device.replica_batch(tf.constant(number))
+        np.testing.assert_array_equal(on_device[0].numpy(), pixels.numpy())
+        np.testing.assert_array_equal(on_device[1].numpy(), labels.numpy())
+    assert not DeviceBatches.eligible(images, dataclasses.replace(config, on_device=False))

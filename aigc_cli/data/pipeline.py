@@ -47,13 +47,8 @@ def training_dataset(images: ImageSet, config: DatasetConfig, batch_size: int,
 
 def _whole_image_batches(images: ImageSet, config: DatasetConfig, batch_size: int, seed: int,
                          with_labels: bool, start_batch: int) -> tf.data.Dataset:
+    _check_whole_images(images, batch_size, with_labels)
     count = len(images.images)
-    if count < batch_size:
-        raise DataError(f"{images.origin} has {count} images, fewer than training.batch_size "
-                        f"{batch_size}; lower training.batch_size or add images")
-    if with_labels and images.labels is None:
-        raise DataError(f"{images.origin} has no labels; this model trains on a labelled "
-                        "dataset (dataset.type fashion_mnist or mnist)")
     pixels = tf.constant(images.images)
     labels = tf.constant(images.labels.astype("int32")) if with_labels else None
     # Epoch e visits the images in the order of a permutation seeded by (seed, e); the
@@ -74,6 +69,69 @@ def _whole_image_batches(images: ImageSet, config: DatasetConfig, batch_size: in
         return (batch, tf.gather(labels, batch_indices)) if labels is not None else batch
 
     return indices.enumerate(start_batch).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+#: Datasets up to this size may live on the training device (``dataset.on_device``).
+DEVICE_BYTES = 2 * 2**30
+
+
+class DeviceBatches:
+    """Whole-image batches gathered inside the compiled step from one device-resident
+    tensor; batch k equals batch k of ``training_dataset`` (same permutations, flips).
+
+    Build it inside the strategy's scope (the images become a mirrored variable);
+    call ``replica_batch(k)`` in replica context: each replica takes its slice of
+    global batch k.
+    """
+
+    def __init__(self, images: ImageSet, config: DatasetConfig, batch_size: int, seed: int,
+                 with_labels: bool):
+        _check_whole_images(images, batch_size, with_labels)
+        self.count, self.batch_size, self.seed = len(images.images), batch_size, seed
+        self.flip = config.horizontal_flip
+        self.pixels = tf.Variable(images.images, trainable=False, name="device_images")
+        self.labels = (tf.Variable(images.labels.astype("int32"), trainable=False,
+                                   name="device_labels") if with_labels else None)
+
+    @staticmethod
+    def eligible(images: ImageSet, config: DatasetConfig) -> bool:
+        """Whether ``config`` asks for and allows the on-device path."""
+        return (config.on_device and not config.patch_size and config.noise is None
+                and isinstance(images.images, np.ndarray)
+                and images.images.nbytes <= DEVICE_BYTES
+                and (not config.shuffle_buffer or config.shuffle_buffer >= len(images.images)))
+
+    def replica_batch(self, batch_number: tf.Tensor):
+        """This replica's share of global batch ``batch_number``: images [b, H, W, C] in
+        [-1, 1] (and labels [b])."""
+        number = tf.cast(batch_number, tf.int64)
+        positions = number * self.batch_size + tf.range(self.batch_size, dtype=tf.int64)
+        first_epoch = positions[0] // self.count
+        # a batch spans at most two epochs (count >= batch_size)
+        order = tf.concat([_epoch_order(self.count, self.seed, first_epoch),
+                           _epoch_order(self.count, self.seed, first_epoch + 1)], 0)
+        indices = tf.gather(order, positions - first_epoch * self.count)
+        batch = tf.cast(tf.gather(self.pixels, indices), tf.float32) / 127.5 - 1.0
+        if self.flip:
+            batch = tf.image.stateless_random_flip_left_right(
+                batch, tf.stack([tf.cast(self.seed, tf.int64), number]))
+        context = tf.distribute.get_replica_context()
+        share = self.batch_size // context.num_replicas_in_sync
+        start = context.replica_id_in_sync_group * share
+        batch = batch[start:start + share]
+        if self.labels is None:
+            return batch
+        return batch, tf.gather(self.labels, indices)[start:start + share]
+
+
+def _check_whole_images(images: ImageSet, batch_size: int, with_labels: bool) -> None:
+    count = len(images.images)
+    if count < batch_size:
+        raise DataError(f"{images.origin} has {count} images, fewer than training.batch_size "
+                        f"{batch_size}; lower training.batch_size or add images")
+    if with_labels and images.labels is None:
+        raise DataError(f"{images.origin} has no labels; this model trains on a labelled "
+                        "dataset (dataset.type fashion_mnist or mnist)")
 
 
 def _epoch_order(count: int, seed: int, epoch: tf.Tensor) -> tf.Tensor:

@@ -133,8 +133,9 @@ def _restore(checkpoint: tf.train.Checkpoint, prefix: str, partial: bool) -> Non
     except AssertionError as error:
         raise CheckpointError(f"{prefix} does not hold the weights this config describes "
                               f"({_short(error)}); was it written by another model?") from None
-    except (tf.errors.OpError, ValueError) as error:
-        raise CheckpointError(f"cannot restore {prefix}: {_short(error)}; the checkpoint is "
+    except Exception as error:  # a damaged file surfaces as OpError, ValueError, IndexError...
+        raise CheckpointError(f"cannot restore {prefix}: {type(error).__name__}: "
+                              f"{_short(error)}; the checkpoint is "
                               "damaged or from a different model (use a new --run-dir)") from None
 
 

@@ -32,7 +32,6 @@ class TrainingEvaluator:
                               "to evaluate during training; set it to 0", key="training.eval_every")
         self.metric, self.key, self.direction = model.selection_metric
         self.model = model
-        training = config.training
         self.data, self.options = _inputs(model, config)
         self.best_dir = run.checkpoints / "best"
         self.best_checkpointer = Checkpointer(self.best_dir, checkpoint_items, max_to_keep=1)

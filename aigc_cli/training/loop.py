@@ -18,7 +18,7 @@ import keras
 import tensorflow as tf
 
 from aigc_cli.config import RunConfig, config_hash
-from aigc_cli.data.pipeline import preview_batch, training_dataset
+from aigc_cli.data.pipeline import DeviceBatches, preview_batch, training_dataset
 from aigc_cli.data.sources import load_images
 from aigc_cli.models import MODEL_FAMILIES
 from aigc_cli.errors import TrainingDiverged
@@ -117,16 +117,24 @@ def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
                                else {})})
     # The stream continues at the restored step: a resumed run sees the batches an
     # uninterrupted one would have.
-    dataset = training_dataset(images, config.dataset, training.batch_size, training.seed,
-                               with_labels=model.uses_labels, start_batch=int(step.numpy()))
-    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    device_batches, iterator = None, None
+    if DeviceBatches.eligible(images, config.dataset):
+        with strategy.scope():
+            device_batches = DeviceBatches(images, config.dataset, training.batch_size,
+                                           training.seed, model.uses_labels)
+    else:
+        dataset = training_dataset(images, config.dataset, training.batch_size, training.seed,
+                                   with_labels=model.uses_labels,
+                                   start_batch=int(step.numpy()))
+        iterator = iter(strategy.experimental_distribute_dataset(dataset))
     preview = preview_batch(images, config.dataset, training.preview_images)
     evaluator = (TrainingEvaluator(model, config, run, checkpoint_items)
                  if training.eval_every and chief else None)
     return Session(model=model, checkpointer=checkpointer, evaluator=evaluator, chief=chief,
                    train_function=compile_train_function(strategy, model, step,
                                                          training.steps_per_call,
-                                                         training.jit_compile),
+                                                         training.jit_compile,
+                                                         device_batches),
                    iterator=iterator,
                    preview_images=tf.constant(preview, tf.float32) / 127.5 - 1.0,
                    step=int(step.numpy()))
@@ -145,16 +153,24 @@ def seed_generator_states(items: dict[str, object]) -> list:
 
 
 def compile_train_function(strategy: tf.distribute.Strategy, model: GenerativeModel,
-                           step: tf.Variable, steps_per_call: int = 1, jit_compile: bool = False):
+                           step: tf.Variable, steps_per_call: int = 1, jit_compile: bool = False,
+                           device_batches: DeviceBatches | None = None):
     """One compiled call: ``count`` times (next batch → ``train_step`` on every replica),
     returning the last step's losses summed over replicas. Call it as ``f(iterator, count)``.
+
+    With ``device_batches`` the batch is gathered on the device from the step number
+    (``iterator`` is then None).
     """
     # XLA compiles the step itself; the iterator and the replica loop stay outside it.
     train_step = tf.function(model.train_step, jit_compile=True) if jit_compile \
         else model.train_step
 
     def one_step(iterator):
-        per_replica = strategy.run(train_step, args=(next(iterator),))
+        if device_batches is not None:
+            per_replica = strategy.run(
+                lambda: train_step(device_batches.replica_batch(step.read_value())))
+        else:
+            per_replica = strategy.run(train_step, args=(next(iterator),))
         model.after_step()
         step.assign_add(1)
         return {name: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)

@@ -1,7 +1,6 @@
 """Crash safety: a killed or damaged run loses nothing that was checkpointed."""
 
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -36,7 +35,7 @@ def test_kill_9_mid_training_then_rerun_resumes_and_finishes(idx_folder, tmp_pat
     assert resumed.checkpoint.endswith(f"ckpt-{resumed.step}")
 
 
-def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(idx_folder, tmp_path, caplog):
+def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(idx_folder, tmp_path, aigc_log):
     def config(steps):
         return build_config(tiny_config_dict(idx_folder, tmp_path / "run", steps=steps,
                                              checkpoint_every=2, keep_checkpoints=3))
@@ -44,10 +43,9 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(idx_folder, tm
     train(config(4), quiet=True)
     data = next((tmp_path / "run" / "checkpoints").glob("ckpt-4.data-*"))
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 3])  # a truncated write
-    with caplog.at_level(logging.WARNING, logger="aigc"):
-        result = train(config(6), quiet=True)
+    result = train(config(6), quiet=True)
     assert result.start_step == 2 and result.step == 6
-    assert "ckpt-4 could not be restored" in caplog.text and "ckpt-2" in caplog.text
+    assert "ckpt-4 could not be restored" in aigc_log.text and "ckpt-2" in aigc_log.text
 
 
 def test_manifest_and_eval_record_versions_config_hash_seed_and_data(tiny_vae_run, runner):

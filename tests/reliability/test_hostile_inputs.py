@@ -2,7 +2,6 @@
 never a crash; hostile checkpoints: a clear error, nothing executed."""
 
 import hashlib
-import logging
 import struct
 import zlib
 
@@ -53,11 +52,10 @@ def hostile_folder(tmp_path):
     return folder
 
 
-def test_training_folder_keeps_the_readable_and_counts_the_rest(hostile_folder, caplog):
-    with caplog.at_level(logging.WARNING, logger="aigc"):
-        images = load_folder(hostile_folder, 28, 1)
+def test_training_folder_keeps_the_readable_and_counts_the_rest(hostile_folder, aigc_log):
+    images = load_folder(hostile_folder, 28, 1)
     assert images.images.shape == (len(READABLE), 28, 28, 1)
-    assert f"skipped {len(BROKEN)} of {len(READABLE | BROKEN)} files" in caplog.text
+    assert f"skipped {len(BROKEN)} of {len(READABLE | BROKEN)} files" in aigc_log.text
     deep = sorted(p.name for p in hostile_folder.iterdir() if p.name in READABLE).index(
         "deep16.png")
     assert abs(int(images.images[deep].mean()) - 128) <= 1  # 16-bit scaled, not clipped to 255
