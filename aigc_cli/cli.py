@@ -225,7 +225,9 @@ def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: s
         result = sampling.sample(source, count, seed, out, grid, batch_size, quiet, temperature,
                                  truncation, class_label)
     if result.files:
-        click.echo(f"wrote {len(result.files)} images to {out}", err=True)
+        rate = f" in {result.seconds:.1f} s ({len(result.files) / result.seconds:.0f} images/s)" \
+            if result.seconds else ""
+        click.echo(f"wrote {len(result.files)} images to {out}{rate}", err=True)
     if result.skipped:
         click.echo(f"warning: skipped {result.skipped} unreadable files", err=True)
     if result.grid:

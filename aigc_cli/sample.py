@@ -6,6 +6,8 @@ with an encoder (VAE), reconstructions of a folder of images.
 
 from __future__ import annotations
 
+import time
+
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ class SampleResult:
     files: list[Path]
     grid: Path | None
     skipped: int = 0
+    seconds: float = 0.0  # generating and writing, after the model is loaded
 
 
 def sample_latents(count: int, latent_dim: int, seed: int, temperature: float = 1.0,
@@ -120,11 +123,13 @@ def sample(source: str | Path, count: int, seed: int, out_dir: Path | None,
     _require_latents(trained)
     latents = sample_latents(count, trained.model.latent_dim, seed, temperature, truncation)
     generate = _generator(trained, class_label)
+    started = time.perf_counter()
     files, images = _write_all(_batched(generate, latents, batch_size), count,
                                out_dir, lambda i: f"sample_{i:06d}.png", quiet)
+    seconds = time.perf_counter() - started
     if grid_path:
         save_png(make_grid(images), grid_path)
-    return SampleResult(trained.checkpoint, files, grid_path)
+    return SampleResult(trained.checkpoint, files, grid_path, seconds=seconds)
 
 
 def interpolate(source: str | Path, pairs: int, steps: int, seed: int, out_dir: Path | None,

@@ -45,8 +45,10 @@ def build_denoiser_network(config: DenoiserConfig, channels: int) -> keras.Model
     noise = layers.Conv2D(out_channels, config.kernel_size, padding="same", dtype="float32",
                           kernel_initializer="zeros")(x)
     if config.half_resolution:
-        noise = PixelShuffle(2)(noise)
-    denoised = layers.Subtract(name="denoised")([noisy, noise])
+        noise = PixelShuffle(2, dtype="float32")(noise)
+    # float32 at the output even under mixed precision: the residual is small and the
+    # image must keep its full precision (bfloat16 holds ~3 significant digits)
+    denoised = layers.Subtract(name="denoised", dtype="float32")([noisy, noise])
     return keras.Model([noisy, level], denoised, name="denoiser")
 
 

@@ -209,9 +209,11 @@ def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: Sto
     reason = "completed"
     unchecked: list[dict] = []  # losses since the last finiteness check
     rollbacks = 0
+    full_call = tf.constant(training.steps_per_call, tf.int32)  # made once, not per step
     while session.step < training.steps:
         count = min(training.steps_per_call, training.steps - session.step)
-        losses = session.train_function(session.iterator, tf.constant(count, tf.int32))
+        calls = full_call if count == training.steps_per_call else tf.constant(count, tf.int32)
+        losses = session.train_function(session.iterator, calls)
         before, session.step = session.step, session.step + count
         unchecked.append(losses)
         save_due = _crossed(before, session.step, training.checkpoint_every)

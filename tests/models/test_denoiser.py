@@ -91,3 +91,19 @@ def test_init_from_starts_a_new_run_from_trained_weights(tiny_denoiser_run, tmp_
     raw["output"]["run_dir"] = str(tmp_path / "other")
     with pytest.raises(CheckpointError, match="does not hold|different model"):
         build_session(build_config(raw), RunDir(tmp_path / "other"), 0)
+
+
+def test_denoiser_trains_in_mixed_bfloat16_with_a_float32_output():
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = build_denoiser(DenoiserConfig(depth=3, width=8, half_resolution=True),
+                               OPTIMIZERS, (16, 16, 1), seed=0)
+        model.build_optimizers()
+        noisy = tf.random.uniform((4, 16, 16, 1))
+        losses = tf.function(model.train_step)((noisy, noisy, tf.fill((4,), 0.1)))
+        assert np.isfinite(float(losses["loss"]))
+        assert model.denoise(noisy, tf.fill((4,), 0.1)).dtype == tf.float32
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
