@@ -19,8 +19,9 @@ from tqdm import tqdm
 
 from aigc_cli.data.sources import list_image_files
 from aigc_cli.errors import InputError
-from aigc_cli.imaging import fit_square, make_grid, read_image, save_png, to_uint8
+from aigc_cli.imaging import encode_png, fit_square, make_grid, read_image, save_png, to_uint8
 from aigc_cli.inference import TrainedModel, load_trained_model
+from aigc_cli.utils.files import write_new_files
 
 @dataclass(frozen=True)
 class SampleResult:
@@ -78,20 +79,24 @@ def _write_all(batches: Iterator[np.ndarray], total: int, out_dir: Path | None,
                names: Callable[[int], str], quiet: bool) -> tuple[list[Path], np.ndarray]:
     """Write each image as ``out_dir/names(i)`` while the next batch computes."""
     files, kept, pending = [], [], []
-    # PNG encoding runs in threads (Pillow releases the GIL) while TF generates.
-    with ThreadPoolExecutor(max_workers=4) as writers, \
+    # One writer task per batch: PNG encoding (Pillow releases the GIL) and file writes
+    # run while TensorFlow generates the next batch.
+    with ThreadPoolExecutor(max_workers=2) as writers, \
             tqdm(total=total, unit="img", disable=quiet, desc="sample") as bar:
         for images in batches:
             kept.append(images)
-            for image in images:
-                if out_dir is not None:
-                    path = out_dir / names(len(files))
-                    pending.append(writers.submit(save_png, image, path, False))
-                    files.append(path)
+            if out_dir is not None:
+                paths = [out_dir / names(len(files) + i) for i in range(len(images))]
+                pending.append(writers.submit(_write_batch, images, paths))
+                files.extend(paths)
             bar.update(len(images))
         for future in pending:
             future.result()
     return files, np.concatenate(kept)
+
+
+def _write_batch(images: np.ndarray, paths: list[Path]) -> None:
+    write_new_files([(path, encode_png(image)) for image, path in zip(images, paths)])
 
 
 def _require_latents(trained: TrainedModel) -> None:

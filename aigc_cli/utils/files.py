@@ -39,6 +39,22 @@ def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> N
                 os.fsync(stream.fileno())
 
 
+def write_new_files(items: list[tuple[Path, bytes]]) -> None:
+    """Write many small new files, each under a temporary name then renamed, so none is
+    ever seen half-written; no fsync and no random temporary names (bulk outputs)."""
+    for parent in {path.parent for path, _ in items}:
+        parent.mkdir(parents=True, exist_ok=True)
+    for path, data in items:
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(temporary, "wb") as stream:  # mode 0666 & ~umask, like any new file
+                stream.write(data)
+            os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
