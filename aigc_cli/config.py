@@ -114,8 +114,8 @@ class TrainingConfig:
     steps_per_call: int = option(1, "training steps per compiled call (fewer Python round "
                                  "trips: helps small models and accelerators)", min=1, max=100000)
     precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = option(
-        "float32", "Keras dtype policy; mixed_float16 adds dynamic loss scaling (GPUs); on "
-        "this project's CPUs both mixed policies measured slower")
+        "float32", "Keras dtype policy; mixed_float16 adds dynamic loss scaling (GPUs); "
+        "mixed_bfloat16 measured 1.4-3.5x faster for convolutions on CPUs with AMX-BF16")
     jit_compile: bool = option(False, "XLA-compile the training step (GPUs, TPUs; measured "
                                "slower on CPU)")
     distribute: Literal["default", "mirrored", "multi_worker", "tpu"] = option(
