@@ -35,18 +35,45 @@ def step_statistics(seconds: list[float], batch_size: int) -> dict:
             "step_ms_p90": round(1000 * float(np.percentile(times, 90)), 3)}
 
 
-def bench(config: RunConfig, steps: int, warmup: int, quiet: bool = True) -> dict:
-    """Training (tool loop vs plain loop), sampling and denoising throughput, peak memory."""
-    with tempfile.TemporaryDirectory(prefix="aigc-bench-") as work:
-        tool, model = _tool_loop(config, RunDir(Path(work) / "run"), steps, warmup, quiet)
-    plain = _plain_loop(config, steps, warmup)
-    result = {"model": config.model.type, "batch_size": config.training.batch_size,
-              "steps": steps, "warmup_steps": warmup,
+def bench(config: RunConfig, steps: int, warmup: int, quiet: bool = True,
+          rounds: int = 3) -> dict:
+    """Training (tool loop vs plain loop), sampling and denoising throughput, peak memory.
+
+    The two loops take turns, ``rounds`` timed windows each (ABAB...), and the
+    medians are compared, so that drift of the machine's speed (other processes,
+    clocks, caches) does not favour whichever loop happens to run first.
+    """
+    training = config.training
+    with tempfile.TemporaryDirectory(prefix="aigc-bench-") as work, StopRequest() as stop:
+        tool = ToolLoop(config, RunDir(Path(work) / "run"), warmup, quiet, stop)
+        plain = PlainLoop(config, warmup)
+        tool_seconds, plain_steps = [], []
+        try:
+            for _ in range(rounds):
+                tool_seconds.append(tool.window(steps))
+                plain_steps.extend(plain.window(steps))
+            events = tool.event_seconds()
+        finally:
+            tool.close()
+    elapsed = float(np.median(tool_seconds))
+    charged = elapsed + steps * (events["grid_seconds"] / training.sample_every
+                                 + events["checkpoint_seconds"] / training.checkpoint_every)
+    batch = training.batch_size
+    reference = step_statistics(plain_steps, batch)
+    reference["images_per_sec"] = round(batch * steps / float(np.median(
+        [sum(plain_steps[i:i + steps]) for i in range(0, len(plain_steps), steps)])), 2)
+    train = {"images_per_sec": round(batch * steps / elapsed, 2),
+             "images_per_sec_amortized": round(batch * steps / charged, 2),
+             "seconds_per_window": [round(t, 3) for t in tool_seconds], **events,
+             "sample_every": training.sample_every,
+             "checkpoint_every": training.checkpoint_every}
+    result = {"model": config.model.type, "batch_size": batch, "steps": steps,
+              "warmup_steps": warmup, "rounds": rounds,
               "device": "GPU" if tf.config.list_logical_devices("GPU") else "CPU",
-              "tensorflow": tf.__version__,
-              "train": tool, "reference_loop": plain,
-              "tool_over_reference": round(tool["images_per_sec_amortized"]
-                                           / plain["images_per_sec"], 4)}
+              "tensorflow": tf.__version__, "train": train, "reference_loop": reference,
+              "tool_over_reference": round(train["images_per_sec_amortized"]
+                                           / reference["images_per_sec"], 4)}
+    model = tool.session.model
     if getattr(model, "latent_dim", 0):
         result["sampling"] = _sampling(model)
     if hasattr(model, "denoise"):
@@ -58,68 +85,78 @@ def bench(config: RunConfig, steps: int, warmup: int, quiet: bool = True) -> dic
     return result
 
 
-def _tool_loop(config: RunConfig, run: RunDir, steps: int, warmup: int, quiet: bool):
-    """The tool's loop at the config's own intervals; a grid and a checkpoint are then
-    timed once each and charged at the config's rates (``images_per_sec_amortized``):
+class ToolLoop:
+    """The tool's own loop at the config's intervals (logging capped to the window);
+    a grid and a checkpoint are timed once each and charged at the config's rates:
     forcing them into a short window would overstate what they cost."""
-    training = config.training
-    window = dataclasses.replace(
-        training, steps=warmup, log_every=min(training.log_every, steps), max_seconds=None,
-        eval_every=0)
-    config = config.replace(training=window, output=dataclasses.replace(
-        config.output, run_dir=str(run.root)))
-    session = build_session(config, run, 0)
-    reporter = Reporter(run, 0, warmup + steps, training.batch_size, quiet)
-    try:
-        with StopRequest() as stop:
-            run_steps(session, reporter, config, stop)  # tracing, first grid and checkpoint
-            timed = config.replace(training=dataclasses.replace(window, steps=warmup + steps))
+
+    def __init__(self, config: RunConfig, run: RunDir, warmup: int, quiet: bool,
+                 stop: StopRequest):
+        training = config.training
+        self.window_training = dataclasses.replace(training, max_seconds=None, eval_every=0)
+        self.config = config.replace(output=dataclasses.replace(config.output,
+                                                                run_dir=str(run.root)))
+        self.session = build_session(self.config, run, 0)
+        self.reporter = Reporter(run, 0, 10**9, training.batch_size, quiet)
+        self.stop = stop
+        self.window(warmup)  # tracing, first grid and checkpoint
+
+    def window(self, steps: int) -> float:
+        """Seconds for ``steps`` more steps through ``run_steps``."""
+        training = dataclasses.replace(self.window_training,
+                                       steps=self.session.step + steps,
+                                       log_every=min(self.window_training.log_every, steps))
+        started = time.perf_counter()
+        run_steps(self.session, self.reporter, self.config.replace(training=training), self.stop)
+        return time.perf_counter() - started
+
+    def event_seconds(self) -> dict:
+        session, seed = self.session, self.window_training.seed
+        grid = _timed(lambda: (session.model.prepare_inference(), self.reporter.grids(
+            session.step, session.model, session.preview_images, seed)))
+        checkpoint = _timed(lambda: (session.model.prepare_inference(),
+                                     session.checkpointer.save(session.step + 1)))
+        return {"grid_seconds": round(grid, 3), "checkpoint_seconds": round(checkpoint, 3)}
+
+    def close(self) -> None:
+        self.reporter.close()
+
+
+class PlainLoop:
+    """The family's step in a bare tf.function over a few batches held in memory."""
+
+    def __init__(self, config: RunConfig, warmup: int):
+        from aigc_cli.data.pipeline import training_dataset
+        from aigc_cli.data.sources import load_images
+
+        training = config.training
+        self.model = MODEL_FAMILIES.get(config.model.type)(
+            config.model, config.optimizer, config.dataset.image_shape, training.seed)
+        self.model.build_optimizers()
+        dataset = training_dataset(load_images(config.dataset), config.dataset,
+                                   training.batch_size, training.seed,
+                                   with_labels=self.model.uses_labels)
+        self.batches = list(itertools.islice(dataset, 8))
+        self.step = tf.function(self.model.train_step)
+        self.calls = 0
+        self.window(warmup)
+
+    def window(self, steps: int) -> list[float]:
+        """The seconds of each of ``steps`` steps."""
+        seconds = []
+        for _ in range(steps):
             started = time.perf_counter()
-            run_steps(session, reporter, timed, stop)
-            elapsed = time.perf_counter() - started
-            grid_seconds = _timed(lambda: (session.model.prepare_inference(), reporter.grids(
-                session.step, session.model, session.preview_images, training.seed)))
-            checkpoint_seconds = _timed(lambda: (session.model.prepare_inference(),
-                                                 session.checkpointer.save(session.step + 1)))
-    finally:
-        reporter.close()
-    charged = elapsed + steps * (grid_seconds / training.sample_every
-                                 + checkpoint_seconds / training.checkpoint_every)
-    return {"images_per_sec": round(training.batch_size * steps / elapsed, 2),
-            "images_per_sec_amortized": round(training.batch_size * steps / charged, 2),
-            "seconds": round(elapsed, 3), "grid_seconds": round(grid_seconds, 3),
-            "checkpoint_seconds": round(checkpoint_seconds, 3),
-            "sample_every": training.sample_every,
-            "checkpoint_every": training.checkpoint_every}, session.model
+            losses = self.step(self.batches[self.calls % len(self.batches)])
+            float(next(iter(losses.values())))  # the step's results are ready
+            seconds.append(time.perf_counter() - started)
+            self.calls += 1
+        return seconds
 
 
 def _timed(action) -> float:
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
-
-
-def _plain_loop(config: RunConfig, steps: int, warmup: int) -> dict:
-    """The family's step in a bare tf.function over a few batches held in memory."""
-    from aigc_cli.data.pipeline import training_dataset
-    from aigc_cli.data.sources import load_images
-
-    training = config.training
-    model = MODEL_FAMILIES.get(config.model.type)(
-        config.model, config.optimizer, config.dataset.image_shape, training.seed)
-    model.build_optimizers()
-    dataset = training_dataset(load_images(config.dataset), config.dataset, training.batch_size,
-                               training.seed, with_labels=model.uses_labels)
-    batches = list(itertools.islice(dataset, 8))
-    step = tf.function(model.train_step)
-    seconds = []
-    for index in range(warmup + steps):
-        started = time.perf_counter()
-        losses = step(batches[index % len(batches)])
-        float(next(iter(losses.values())))  # the step's results are ready
-        if index >= warmup:
-            seconds.append(time.perf_counter() - started)
-    return step_statistics(seconds, training.batch_size)
 
 
 def _sampling(model, batch_size: int = 250, batches: int = 4) -> dict:

@@ -346,8 +346,10 @@ def evaluate(source: str, as_json: bool, split: str, limit: int | None,
               help="Timed training steps (after warm-up).")
 @click.option("--warmup", type=click.IntRange(min=1), default=5, show_default=True,
               help="Untimed steps first (tracing, first-call costs).")
+@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Timed windows per loop, taken in turns; medians are compared.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def bench(config_path: str, overrides: tuple[str, ...], steps: int, warmup: int,
+def bench(config_path: str, overrides: tuple[str, ...], steps: int, warmup: int, rounds: int,
           as_json: bool) -> None:
     """Measure training, sampling and denoising speed of a config on this machine.
 
@@ -366,7 +368,7 @@ def bench(config_path: str, overrides: tuple[str, ...], steps: int, warmup: int,
     _tensorflow()
     from aigc_cli.bench import bench as run_bench
 
-    result = run_bench(config, steps, warmup)
+    result = run_bench(config, steps, warmup, rounds=rounds)
     if as_json:
         click.echo(json.dumps(result))
         return
