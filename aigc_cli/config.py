@@ -44,10 +44,11 @@ class DatasetConfig:
     shuffle_buffer: Optional[int] = option(None, "shuffle buffer in images; null shuffles "
                                            "the whole dataset", min=1)
     download: bool = option(True, "fall back to Keras' downloader when no local copy exists")
-    on_device: bool = option(True, "keep a whole-image dataset under 2 GiB as one tensor on "
-                             "the training device and gather each batch inside the compiled "
-                             "step (the same batches as the tf.data pipeline, without its "
-                             "per-step host work); false: the tf.data pipeline")
+    on_device: Optional[bool] = option(
+        None, "true: keep a whole-image dataset under 2 GiB as one tensor on the training "
+        "device and gather each batch inside the compiled step (the same batches as the "
+        "tf.data pipeline); false: the tf.data pipeline; null: on with a GPU or TPU, off on "
+        "a CPU (measured equal there)")
     patch_size: Optional[int] = option(None, "train on random square patches of this size "
                                        "cut from full-size images (denoisers) instead of "
                                        "whole images fitted to image_size", min=4, max=4096)

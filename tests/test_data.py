@@ -104,7 +104,7 @@ def test_device_batches_equal_the_tf_data_batches(idx_folder):
     from aigc_cli.data.sources import load_images
 
     config = dataclasses.replace(DatasetConfig(type="fashion_mnist", path=str(idx_folder)),
-                                 horizontal_flip=True)
+                                 horizontal_flip=True, on_device=True)
     images = load_images(config)  # 64 images in batches of 24: batches cross epochs
     assert DeviceBatches.eligible(images, config)
     stream = training_dataset(images, config, 24, seed=3, with_labels=True, start_batch=2)
@@ -114,3 +114,4 @@ def test_device_batches_equal_the_tf_data_batches(idx_folder):
         np.testing.assert_array_equal(on_device[0].numpy(), pixels.numpy())
         np.testing.assert_array_equal(on_device[1].numpy(), labels.numpy())
     assert not DeviceBatches.eligible(images, dataclasses.replace(config, on_device=False))
+    assert not DeviceBatches.eligible(images, dataclasses.replace(config, on_device=None))  # CPU

@@ -95,8 +95,13 @@ class DeviceBatches:
 
     @staticmethod
     def eligible(images: ImageSet, config: DatasetConfig) -> bool:
-        """Whether ``config`` asks for and allows the on-device path."""
-        return (config.on_device and not config.patch_size and config.noise is None
+        """Whether ``config`` asks for (or, when unset, an accelerator suggests) and allows
+        the on-device path."""
+        wanted = config.on_device
+        if wanted is None:
+            wanted = bool(tf.config.list_logical_devices("GPU")
+                          or tf.config.list_logical_devices("TPU"))
+        return (wanted and not config.patch_size and config.noise is None
                 and isinstance(images.images, np.ndarray)
                 and images.images.nbytes <= DEVICE_BYTES
                 and (not config.shuffle_buffer or config.shuffle_buffer >= len(images.images)))

@@ -12,6 +12,7 @@ def test_mirrored_strategy_over_two_cpu_devices_trains(idx_folder, tmp_path):
     run_dir = tmp_path / "run"
     data = tiny_config_dict(idx_folder, run_dir, steps=3, distribute="mirrored")
     data["model"]["ema_decay"] = 0.99  # the weight average updates in cross-replica context
+    data["dataset"]["on_device"] = True  # each replica slices the gathered global batch
     config = tmp_path / "mirrored.yaml"
     config.write_text(yaml.safe_dump(data))
     env = {**os.environ, "AIGC_CPU_DEVICES": "2"}
