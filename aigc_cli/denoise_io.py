@@ -33,10 +33,9 @@ class Photo:
 def read_photo(path: Path) -> Photo:
     """Decode an image file; raises on anything that is not a readable image."""
     if path.suffix.lower() == ".png":
-        _check_png_size(path)  # TF's decoder has no pixel limit; Pillow's path does
+        bits = 16 if _png_header(path) == 16 else 8
         data = tf.io.read_file(str(path))
         array = tf.io.decode_png(data, dtype=tf.uint16).numpy()
-        bits = 16 if _png_bit_depth(path) == 16 else 8
         if bits == 8:
             array = (array // 257).astype(np.uint8)  # decode_png scaled 8-bit data by 257
         return _split(array, bits, "PNG")
@@ -56,21 +55,17 @@ def read_photo(path: Path) -> Photo:
 MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
 
 
-def _check_png_size(path: Path) -> None:
-    with open(path, "rb") as stream:
-        header = stream.read(24)
-    if len(header) == 24 and header[:8] == b"\x89PNG\r\n\x1a\n":
-        width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
-        if width * height > MAX_PIXELS:
-            raise ValueError(f"{width}x{height} = {width * height} pixels is over the limit of "
-                             f"{MAX_PIXELS} (a decompression bomb?)")
-
-
-def _png_bit_depth(path: Path) -> int:
+def _png_header(path: Path) -> int:
+    """A PNG's bit depth, after checking its size: TF's decoder has no pixel limit
+    (Pillow's path has its own)."""
     with open(path, "rb") as stream:
         header = stream.read(26)
     if len(header) < 25 or header[:8] != b"\x89PNG\r\n\x1a\n":
         raise ValueError("not a PNG file")
+    width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+    if width * height > MAX_PIXELS:
+        raise ValueError(f"{width}x{height} = {width * height} pixels is over the limit of "
+                         f"{MAX_PIXELS} (a decompression bomb?)")
     return header[24]
 
 

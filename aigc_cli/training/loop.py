@@ -107,6 +107,9 @@ def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
         restored = checkpointer.restore_latest(run.checkpoints)
         if not restored and training.init_from:
             initialized_from = initialize_from(model, training.init_from)
+    # Before anything is written: a config that cannot be evaluated is an input error.
+    evaluator = (TrainingEvaluator(model, config, run, checkpoint_items)
+                 if training.eval_every and chief else None)
     if chief:
         run.create(config, {"tensorflow": tf.__version__, "keras": keras.__version__,
                             "config_sha256": config_hash(config), "seed": training.seed,
@@ -128,8 +131,6 @@ def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
                                    start_batch=int(step.numpy()))
         iterator = iter(strategy.experimental_distribute_dataset(dataset))
     preview = preview_batch(images, config.dataset, training.preview_images)
-    evaluator = (TrainingEvaluator(model, config, run, checkpoint_items)
-                 if training.eval_every and chief else None)
     return Session(model=model, checkpointer=checkpointer, evaluator=evaluator, chief=chief,
                    train_function=compile_train_function(strategy, model, step,
                                                          training.steps_per_call,

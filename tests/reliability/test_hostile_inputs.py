@@ -83,16 +83,7 @@ def test_damaged_or_foreign_checkpoints_are_a_clear_input_error(
 
     run = tmp_path / "run"
     shutil.copytree(tiny_denoiser_run, run)
-    checkpoints = run / "checkpoints"
-    index = next(checkpoints.glob("ckpt-*.index"))
-    if damage == "truncate_index":
-        index.write_bytes(index.read_bytes()[:20])
-    elif damage == "garbage_data":
-        data = next(checkpoints.glob("ckpt-*.data-*"))
-        data.write_bytes(np.random.default_rng(0).bytes(data.stat().st_size))
-    else:  # a VAE's checkpoint under a denoiser's config
-        shutil.rmtree(checkpoints)
-        shutil.copytree(tiny_vae_run / "checkpoints", checkpoints)
+    _damage(run / "checkpoints", damage, foreign=tiny_vae_run / "checkpoints")
     photos = tmp_path / "photos"
     photos.mkdir()
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(photos / "a.png")
@@ -108,21 +99,26 @@ def test_damaged_or_foreign_checkpoints_are_a_clear_input_error(
 @pytest.mark.parametrize("damage", ["truncate_index", "garbage_data", "foreign"])
 def test_sample_on_a_damaged_or_foreign_checkpoint_is_a_clear_input_error(
         tiny_config, tiny_vae_run, tmp_path, runner, damage):
-    import shutil
-
     from aigc_cli.training.loop import train
 
     run = train(tiny_config(steps=2), quiet=True).run_dir
-    checkpoints = run / "checkpoints"
+    _damage(run / "checkpoints", damage, foreign=tiny_vae_run / "checkpoints")
+    result = runner.invoke(main, ["sample", str(run), "-n", "2", "--out", str(tmp_path / "s")])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and str(run) in result.output
+
+
+def _damage(checkpoints, damage: str, foreign) -> None:
+    """Truncate the index, overwrite the data with random bytes, or put another model's
+    checkpoints (``foreign``) in place."""
+    import shutil
+
     if damage == "truncate_index":
         index = next(checkpoints.glob("ckpt-*.index"))
         index.write_bytes(index.read_bytes()[:20])
     elif damage == "garbage_data":
         data = next(checkpoints.glob("ckpt-*.data-*"))
         data.write_bytes(np.random.default_rng(0).bytes(data.stat().st_size))
-    else:  # a VAE's checkpoint under a GAN's config
+    else:
         shutil.rmtree(checkpoints)
-        shutil.copytree(tiny_vae_run / "checkpoints", checkpoints)
-    result = runner.invoke(main, ["sample", str(run), "-n", "2", "--out", str(tmp_path / "s")])
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output and str(run) in result.output
+        shutil.copytree(foreign, checkpoints)

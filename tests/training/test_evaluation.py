@@ -64,6 +64,7 @@ def test_denoiser_is_evaluated_on_clean_images_by_psnr(tmp_path):
 
     with pytest.raises(ConfigError, match="training.eval_images"):
         train(config(), quiet=True)
+    assert not (tmp_path / "run" / "config.yaml").exists()  # refused before writing
     run_dir = train(config(eval_images=str(data), eval_sigma=15), quiet=True).run_dir
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     evaluated = [row for row in rows if "eval/psnr" in row]
