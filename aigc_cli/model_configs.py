@@ -50,6 +50,12 @@ class DCGANConfig:
     ema_decay: Optional[float] = option(
         None, "keep an exponential moving average of the generator's weights with this decay "
         "(e.g. 0.999); sample and eval then use it", min=0.0, max=1.0, min_exclusive=True)
+    minibatch_std: bool = option(False, "append the batch's feature standard deviation as a "
+                                 "channel before the discriminator's output (Karras et al. "
+                                 "2018): counters mode collapse")
+    mode_seeking: float = option(0.0, "weight of the mode-seeking term (MSGAN, Mao et al. "
+                                 "2019; 1 is usual): rewards the generator for giving two "
+                                 "latents of one class different images", min=0.0)
     num_classes: int = option(0, "class-conditional generation with this many classes (the "
                               "dataset's labels, e.g. 10 for Fashion-MNIST; `aigc sample "
                               "--class N`); 0: unconditional", min=0, max=100000)

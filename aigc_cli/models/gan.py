@@ -16,7 +16,7 @@ from keras import layers
 from aigc_cli.config import DCGANConfig, OptimizerConfig, upsampling_plan
 from aigc_cli.models.augment import diff_augment
 from aigc_cli.models.base import GenerativeModel, replica_mean
-from aigc_cli.models.layers import conv_block, dense_block, spectral
+from aigc_cli.models.layers import MinibatchStdDev, conv_block, dense_block, spectral
 from aigc_cli.models.optimizers import build_optimizer, loss_scale, minimize
 
 
@@ -58,6 +58,8 @@ def build_discriminator(config: DCGANConfig, image_shape: tuple[int, int, int]) 
     for width in config.discriminator_widths:
         x = conv_block(x, width, config.kernel_size, 2, slope=config.leaky_relu_slope,
                        dropout=config.dropout, spectral_norm=config.spectral_norm)
+    if config.minibatch_std:
+        x = MinibatchStdDev()(x)
     x = layers.Flatten()(x)
     logits = spectral(layers.Dense(1, dtype="float32"), config.spectral_norm)(x)
     if not config.num_classes:
@@ -131,6 +133,26 @@ def gradient_penalty(critic, real_images, fake_images, weight: float,
     return weight * tf.square(input_gradient_norms(critic, points, scale) - 1.0)
 
 
+def mode_seeking_terms(fakes: tf.Tensor, latents: tf.Tensor, labels=None) -> tf.Tensor:
+    """Per-pair 1 / (|G(z1) - G(z2)| / |z1 - z2|) (mean absolute differences), the
+    mode-seeking term of Mao et al. 2019 (MSGAN), [N // 2]: small when two latents
+    give different images. Conditional batches pair fakes of the same label (the
+    batch sorted by label, neighbours paired; pairs across a class boundary count 0).
+    """
+    count = tf.shape(fakes)[0] // 2 * 2
+    order = tf.range(count) if labels is None else tf.argsort(labels, stable=True)[:count]
+    first, second = order[0::2], order[1::2]
+    image_gap = tf.reduce_mean(tf.abs(tf.gather(fakes, first) - tf.gather(fakes, second)),
+                               axis=[1, 2, 3])
+    latent_gap = tf.reduce_mean(tf.abs(tf.gather(latents, first) - tf.gather(latents, second)),
+                                axis=1)
+    terms = 1.0 / (image_gap / (latent_gap + 1e-8) + 1e-5)  # finite for equal latents too
+    if labels is None:
+        return terms
+    same = tf.cast(tf.equal(tf.gather(labels, first), tf.gather(labels, second)), terms.dtype)
+    return terms * same
+
+
 class GAN(GenerativeModel):
     """Generator, discriminator, their optimizers and the noise source."""
 
@@ -142,7 +164,8 @@ class GAN(GenerativeModel):
                  g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,
                  loss: str, seed: int, gradient_penalty_weight: float = 0.0,
                  r1_gamma: float = 0.0, ema_decay: float | None = None,
-                 augmentations: tuple[str, ...] = (), num_classes: int = 0):
+                 augmentations: tuple[str, ...] = (), num_classes: int = 0,
+                 mode_seeking: float = 0.0):
         super().__init__(name="gan")
         self.num_classes = num_classes
         self.uses_labels = num_classes > 0  # (images, labels) batches; labels condition both nets
@@ -156,6 +179,7 @@ class GAN(GenerativeModel):
             self.ema_generator.set_weights(generator.get_weights())
         self.gradient_penalty_weight = gradient_penalty_weight
         self.r1_gamma = r1_gamma
+        self.mode_seeking = mode_seeking
         self.generator = generator
         self.discriminator = discriminator
         self.g_optimizer = g_optimizer
@@ -182,6 +206,9 @@ class GAN(GenerativeModel):
             penalties = self._penalties(critic, images, fakes)
             d_losses = d_losses[:, 0] + sum(penalties.values(), tf.zeros_like(d_losses[:, 0]))
             d_loss, g_loss = replica_mean(d_losses), replica_mean(g_losses)
+            if self.mode_seeking:
+                penalties["mode_seeking"] = mode_seeking_terms(fakes, latents, labels)
+                g_loss += self.mode_seeking * replica_mean(penalties["mode_seeking"])
         self._apply(g_tape, g_loss, self.generator, self.g_optimizer)
         self._apply(d_tape, d_loss, self.discriminator, self.d_optimizer)
         return {
@@ -281,4 +308,5 @@ def build_dcgan(model_config: DCGANConfig, optimizer_configs: dict[str, Optimize
                loss=model_config.loss, seed=seed,
                gradient_penalty_weight=model_config.gradient_penalty,
                r1_gamma=model_config.r1_gamma, ema_decay=model_config.ema_decay,
-               augmentations=model_config.diff_augment, num_classes=model_config.num_classes)
+               augmentations=model_config.diff_augment, num_classes=model_config.num_classes,
+               mode_seeking=model_config.mode_seeking)

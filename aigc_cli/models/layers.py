@@ -108,3 +108,23 @@ class PixelShuffle(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "block_size": self.block_size, "inverse": self.inverse}
+
+
+@keras.saving.register_keras_serializable(package="aigc")
+class MinibatchStdDev(layers.Layer):
+    """[N, H, W, C] → [N, H, W, C+1]: appends the batch's feature standard deviation,
+    averaged over features and positions, as one constant channel (Karras et al. 2018).
+
+    A discriminator that sees it can tell a batch of near-identical fakes from a
+    varied real batch, which pushes the generator away from mode collapse. Computed
+    in float32 under mixed precision; the batch must hold one kind (real or fake).
+    """
+
+    def call(self, inputs):
+        features = tf.cast(inputs, tf.float32)
+        spread = tf.sqrt(tf.math.reduce_variance(features, axis=0) + 1e-8)  # [H, W, C]
+        channel = tf.ones_like(features[..., :1]) * tf.reduce_mean(spread)
+        return tf.concat([inputs, tf.cast(channel, inputs.dtype)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)

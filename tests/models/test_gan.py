@@ -186,3 +186,44 @@ def test_averaged_generator_gets_its_own_batch_norm_statistics():
     before = mismatch()
     gan.prepare_inference()
     assert mismatch() < 0.25 * before
+
+
+def test_minibatch_std_channel_measures_the_batch_spread():
+    from aigc_cli.models.layers import MinibatchStdDev
+
+    features = np.zeros((2, 3, 3, 2), np.float32)
+    features[1] = 2.0  # every feature is {0, 2} across the batch: std-dev 1
+    out = MinibatchStdDev()(tf.constant(features)).numpy()
+    assert out.shape == (2, 3, 3, 3)
+    np.testing.assert_array_equal(out[..., :2], features)
+    np.testing.assert_allclose(out[..., 2], 1.0, atol=1e-6)
+    collapsed = MinibatchStdDev()(tf.ones((4, 3, 3, 2))).numpy()
+    np.testing.assert_allclose(collapsed[..., 2], 0.0, atol=1e-3)
+    # In the discriminator: a collapsed batch of fakes changes what each one scores.
+    gan = build_dcgan(tiny_dcgan(minibatch_std=True), OPTIMIZERS, (16, 16, 1), seed=0)
+    varied = tf.random.uniform((4, 16, 16, 1), -1, 1, seed=3)
+    copies = tf.repeat(varied[:1], 4, axis=0)
+    assert not np.allclose(gan.discriminator(varied)[0], gan.discriminator(copies)[0])
+    gan.build_optimizers()
+    losses = tf.function(gan.train_step)(varied)
+    assert all(np.isfinite(float(v)) for v in losses.values())
+
+
+def test_mode_seeking_terms_by_hand():
+    from aigc_cli.models.gan import mode_seeking_terms
+
+    fakes = tf.reshape(tf.constant([0.0, 1.0, 0.0, 0.5]), (4, 1, 1, 1))
+    latents = tf.constant([[0.0], [2.0], [0.0], [1.0]])
+    # Unconditional: neighbours pair up: |0-1|/|0-2| and |0-0.5|/|0-1|, both 0.5.
+    np.testing.assert_allclose(mode_seeking_terms(fakes, latents), [2.0, 2.0], rtol=1e-4)
+    # Conditional: pairs within a label; images 0 and 2 are equal, so their term explodes.
+    terms = mode_seeking_terms(fakes, latents, tf.constant([1, 0, 1, 0]))
+    np.testing.assert_allclose(terms, [2.0, 1e5], rtol=1e-4)
+    # A pair across labels does not count; an odd example out is dropped.
+    terms = mode_seeking_terms(fakes[:3], latents[:3], tf.constant([0, 1, 1]))
+    np.testing.assert_allclose(terms, [0.0])
+    gan = build_dcgan(tiny_dcgan(num_classes=2, mode_seeking=1.0), OPTIMIZERS, (16, 16, 1), 0)
+    gan.build_optimizers()
+    losses = tf.function(gan.train_step)((tf.random.uniform((6, 16, 16, 1), -1, 1, seed=2),
+                                          tf.constant([0, 1, 0, 1, 0, 1])))
+    assert float(losses["mode_seeking"]) > 0 and np.isfinite(float(losses["g_loss"]))
