@@ -111,7 +111,7 @@ def input_gradient_norms(critic, images: tf.Tensor, scale=None) -> tf.Tensor:
     """
     with tf.GradientTape() as tape:
         tape.watch(images)
-        total = tf.reduce_sum(critic(images))  # examples are independent
+        total = tf.reduce_sum(critic(images))  # per-example (up to minibatch_std's batch term)
     if scale is None:
         gradients = tape.gradient(total, images)
     else:
@@ -135,9 +135,13 @@ def gradient_penalty(critic, real_images, fake_images, weight: float,
 
 def mode_seeking_terms(fakes: tf.Tensor, latents: tf.Tensor, labels=None) -> tf.Tensor:
     """Per-pair 1 / (|G(z1) - G(z2)| / |z1 - z2|) (mean absolute differences), the
-    mode-seeking term of Mao et al. 2019 (MSGAN), [N // 2]: small when two latents
-    give different images. Conditional batches pair fakes of the same label (the
-    batch sorted by label, neighbours paired; pairs across a class boundary count 0).
+    mode-seeking term of Mao et al. 2019 (MSGAN), [max(N // 2, 1)]: small when two
+    latents give different images.
+
+    Taken per pair rather than as the paper's one batch-level ratio, so a single
+    collapsed pair weighs in fully. Conditional batches are sorted by label and
+    neighbours paired: after an odd-sized class a pair can straddle two labels;
+    such pairs count 0 (and stay in the mean). A batch under 2 gives one 0.
     """
     count = tf.shape(fakes)[0] // 2 * 2
     order = tf.range(count) if labels is None else tf.argsort(labels, stable=True)[:count]
@@ -147,10 +151,11 @@ def mode_seeking_terms(fakes: tf.Tensor, latents: tf.Tensor, labels=None) -> tf.
     latent_gap = tf.reduce_mean(tf.abs(tf.gather(latents, first) - tf.gather(latents, second)),
                                 axis=1)
     terms = 1.0 / (image_gap / (latent_gap + 1e-8) + 1e-5)  # finite for equal latents too
-    if labels is None:
-        return terms
-    same = tf.cast(tf.equal(tf.gather(labels, first), tf.gather(labels, second)), terms.dtype)
-    return terms * same
+    if labels is not None:
+        same = tf.equal(tf.gather(labels, first), tf.gather(labels, second))
+        terms *= tf.cast(same, terms.dtype)
+    # A replica holding one example has no pair: a 0 instead of the NaN mean of nothing.
+    return tf.concat([terms, tf.zeros([1 - tf.minimum(tf.size(terms), 1)], terms.dtype)], 0)
 
 
 class GAN(GenerativeModel):

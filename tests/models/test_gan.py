@@ -219,9 +219,11 @@ def test_mode_seeking_terms_by_hand():
     # Conditional: pairs within a label; images 0 and 2 are equal, so their term explodes.
     terms = mode_seeking_terms(fakes, latents, tf.constant([1, 0, 1, 0]))
     np.testing.assert_allclose(terms, [2.0, 1e5], rtol=1e-4)
-    # A pair across labels does not count; an odd example out is dropped.
+    # Sorted neighbours that straddle two labels count 0; the last of an odd batch
+    # has no partner; a single example gives one 0, not an empty (NaN) mean.
     terms = mode_seeking_terms(fakes[:3], latents[:3], tf.constant([0, 1, 1]))
     np.testing.assert_allclose(terms, [0.0])
+    np.testing.assert_array_equal(mode_seeking_terms(fakes[:1], latents[:1]), [0.0])
     gan = build_dcgan(tiny_dcgan(num_classes=2, mode_seeking=1.0), OPTIMIZERS, (16, 16, 1), 0)
     gan.build_optimizers()
     losses = tf.function(gan.train_step)((tf.random.uniform((6, 16, 16, 1), -1, 1, seed=2),
