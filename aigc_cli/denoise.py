@@ -91,6 +91,11 @@ def load_denoiser(reference: str | None, channels: int):
     name = reference or ("gray" if channels == 1 else "color")
     if name in BUILTIN_MODELS:
         path = ASSETS / BUILTIN_MODELS[name]
+        if reference is None and name == "color" and not path.is_file() \
+                and (ASSETS / BUILTIN_MODELS["gray"]).is_file():
+            log.warning("no built-in colour denoiser in this installation: colour images are "
+                        "denoised channel by channel with the gray one")
+            path = ASSETS / BUILTIN_MODELS["gray"]
         if not path.is_file():
             raise InputError(f"the built-in '{name}' denoiser is not in this installation "
                              f"({path}); pass --model RUN_DIR of a trained denoiser")

@@ -121,3 +121,22 @@ def test_eval_denoiser_on_clean_folder_is_reproducible(tiny_denoiser_run, tmp_pa
     assert json.loads(second.stdout)["psnr"] == report["psnr"]
     missing = runner.invoke(main, ["eval", str(tiny_denoiser_run)])
     assert missing.exit_code == 2 and "--clean" in missing.output
+
+
+def test_colour_images_use_the_gray_builtin_until_a_colour_one_ships(
+        tiny_denoiser_run, tmp_path, monkeypatch, aigc_log):
+    import aigc_cli.denoise as denoise_module
+    from aigc_cli.errors import InputError
+    from aigc_cli.models.assets import save_model_asset
+
+    trained = load_trained_model(tiny_denoiser_run)
+    monkeypatch.setattr(denoise_module, "ASSETS", tmp_path)
+    with pytest.raises(InputError, match="built-in 'color' denoiser is not in this installation"):
+        denoise_module.load_denoiser(None, 3)  # neither model shipped: a clear error
+    save_model_asset(trained.model, trained.config.model, trained.config.dataset.image_shape,
+                     tmp_path / "denoiser_gray.npz")
+    model = denoise_module.load_denoiser(None, 3)
+    assert model.denoiser.input_shape[0][-1] == 1
+    assert "channel by channel" in aigc_log.text
+    with pytest.raises(InputError, match="not in this installation"):
+        denoise_module.load_denoiser("color", 3)  # asked for by name: no substitute
