@@ -76,10 +76,11 @@ class TiledDenoiser:
 
 def estimate_sigma(pixels: np.ndarray) -> float:
     """Noise std-dev (in [0, 1] units) of an image, from the median absolute value of
-    its finest diagonal Haar wavelet coefficients (Donoho & Johnstone 1994)."""
-    gray = pixels.mean(axis=-1)
-    gray = gray[:gray.shape[0] // 2 * 2, :gray.shape[1] // 2 * 2]
-    diagonal = (gray[0::2, 0::2] - gray[0::2, 1::2] - gray[1::2, 0::2] + gray[1::2, 1::2]) / 2
+    its finest diagonal Haar wavelet coefficients (Donoho & Johnstone 1994), pooled
+    over the channels (averaging the channels first would divide independent
+    per-channel noise by sqrt(3))."""
+    even = pixels[:pixels.shape[0] // 2 * 2, :pixels.shape[1] // 2 * 2]
+    diagonal = (even[0::2, 0::2] - even[0::2, 1::2] - even[1::2, 0::2] + even[1::2, 1::2]) / 2
     return float(np.median(np.abs(diagonal)) / 0.6745)
 
 

@@ -65,8 +65,10 @@ def test_noise_level_estimate_is_close(tmp_path):
     rng = np.random.default_rng(0)
     smooth = np.kron(rng.uniform(0, 1, (16, 16, 1)), np.ones((16, 16, 1)))
     for sigma in (5, 25, 50):
-        noisy = smooth + rng.normal(0, sigma / 255, smooth.shape)
-        assert estimate_sigma(noisy) * 255 == pytest.approx(sigma, rel=0.15)
+        for channels in (1, 3):  # colour: noise independent per channel, as synthesized
+            image = np.repeat(smooth, channels, axis=-1)
+            noisy = image + rng.normal(0, sigma / 255, image.shape)
+            assert estimate_sigma(noisy) * 255 == pytest.approx(sigma, rel=0.15)
 
 
 def test_denoise_folder_keeps_layout_skips_corrupt_files_and_leaves_inputs(
@@ -140,3 +142,4 @@ def test_colour_images_use_the_gray_builtin_until_a_colour_one_ships(
     assert "channel by channel" in aigc_log.text
     with pytest.raises(InputError, match="not in this installation"):
         denoise_module.load_denoiser("color", 3)  # asked for by name: no substitute
+

@@ -95,7 +95,8 @@ def evaluate_denoising(model, data: ImageSet, options: dict) -> dict:
     if not clean:
         raise InputError(f"none of the images under --clean {folder} could be read")
     sigma, seed = float(options.get("sigma", 25.0)), int(options.get("seed", 0))
-    result = {"clean": str(folder), "sigma": sigma, "noise_seed": seed, "images": len(clean)}
+    result = {"clean": str(folder), "sigma": sigma, "noise_seed": seed, "images": len(clean),
+              "channels": channels}
     ours = measure(TiledDenoiser(model), clean, sigma, seed)
     for row, name in zip(ours["per_image"], names):
         row["image"] = name
