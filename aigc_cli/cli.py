@@ -234,6 +234,12 @@ def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: s
         click.echo(f"wrote grid {result.grid}", err=True)
 
 
+ensemble_option = click.option(
+    "--ensemble", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True,
+    callback=lambda _context, _param, value: int(value),
+    help="Denoiser: average over N rotated/flipped copies (N times slower, a little better).")
+
+
 @main.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
 @click.option("-o", "--output", type=click.Path(),
@@ -246,10 +252,12 @@ def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: s
               help="Noise std-dev in 0-255 units (default: estimated per image).")
 @click.option("--tile", type=click.IntRange(min=16), default=512, show_default=True,
               help="Tile size in pixels: bounds memory on large photos; the result is the same.")
+@ensemble_option
 @click.option("--overwrite", is_flag=True, help="Write into an output folder that has files.")
 @quiet_option
 def denoise(input_path: str, output: str | None, model_reference: str | None,
-            sigma: float | None, tile: int, overwrite: bool, quiet: bool) -> None:
+            sigma: float | None, tile: int, ensemble: int, overwrite: bool,
+            quiet: bool) -> None:
     """Remove noise from a photo or a folder of photos (PNG 8/16-bit, JPEG, BMP, WebP).
 
     Gray and colour images; alpha channels pass through; inputs are never
@@ -267,7 +275,8 @@ def denoise(input_path: str, output: str | None, model_reference: str | None,
 
     target = Path(output) if output else default_output(source)
     check_output(source, target, overwrite)
-    report = denoise_files(source, target, model_reference, sigma, tile=tile, quiet=quiet)
+    report = denoise_files(source, target, model_reference, sigma, tile=tile, quiet=quiet,
+                           ensemble=ensemble)
     click.echo(f"wrote {len(report.written)} images to {target}", err=True)
     if report.failed:
         raise InputError(f"{len(report.failed)} of {len(report.failed) + len(report.written)} "
@@ -298,10 +307,11 @@ def denoise(input_path: str, output: str | None, model_reference: str | None,
               help="Denoiser: also measure BM3D on the same noisy images (needs aigc[bm3d]).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the evaluation's own noise.")
+@ensemble_option
 def evaluate(source: str, as_json: bool, split: str, limit: int | None,
              metric_names: str | None, importance_samples: int, fid_samples: int | None,
              feature_extractor: str | None, clean_folder: str | None, sigma: float,
-             compare: str | None, seed: int) -> None:
+             compare: str | None, seed: int, ensemble: int) -> None:
     """Report a trained model's metrics on the dataset's test split.
 
     \b
@@ -328,7 +338,7 @@ def evaluate(source: str, as_json: bool, split: str, limit: int | None,
     result = run_evaluation(source, split=split, limit=limit, metric_names=chosen, options={
         "importance_samples": importance_samples, "seed": seed, "fid_samples": fid_samples,
         "feature_extractor": feature_extractor, "cache_dir": cache_dir(), "clean": clean_folder,
-        "sigma": sigma, "compare": compare})
+        "sigma": sigma, "compare": compare, "ensemble": ensemble})
     if as_json:
         click.echo(json.dumps(result))
         return

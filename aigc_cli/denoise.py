@@ -31,11 +31,27 @@ class DenoiseReport:
     failed: list[str] = field(default_factory=list)
 
 
-class TiledDenoiser:
-    """Runs a denoiser over whole images in tiles of at most ``tile`` pixels a side."""
+# The eight rotations/flips of a square, ordered so that any prefix mixes both
+# flips and rotations: the self-ensemble of N runs the first N.
+SYMMETRIES = ((0, False), (2, True), (1, False), (3, True),
+              (2, False), (0, True), (3, False), (1, True))
+ENSEMBLE_SIZES = (1, 2, 4, 8)
 
-    def __init__(self, model, tile: int = DEFAULT_TILE):
+
+class TiledDenoiser:
+    """Runs a denoiser over whole images in tiles of at most ``tile`` pixels a side.
+
+    With ``ensemble`` N > 1, the image is also denoised rotated/flipped N - 1
+    other ways and the results, turned back, are averaged (geometric
+    self-ensemble: N times slower, a little better).
+    """
+
+    def __init__(self, model, tile: int = DEFAULT_TILE, ensemble: int = 1):
+        if ensemble not in ENSEMBLE_SIZES:
+            raise InputError(f"--ensemble {ensemble}: choose one of "
+                             f"{', '.join(map(str, ENSEMBLE_SIZES))}")
         self.model = model
+        self.ensemble = ensemble
         self.channels = model.denoiser.input_shape[0][-1]
         multiple = model.size_multiple  # tiles start on this grid: the network's strides
         self.multiple = multiple
@@ -47,6 +63,14 @@ class TiledDenoiser:
         """pixels [H, W, C] in [0, 1] → denoised [H, W, C] (not clipped)."""
         if pixels.shape[-1] != self.channels:
             return self._channel_adapted(pixels, sigma)
+        total = np.zeros(pixels.shape, np.float32)
+        for turns, flip in SYMMETRIES[:self.ensemble]:
+            turned = np.rot90(pixels[:, ::-1] if flip else pixels, turns)
+            restored = np.rot90(self._tiled(np.ascontiguousarray(turned), sigma), -turns)
+            total += restored[:, ::-1] if flip else restored
+        return total / self.ensemble
+
+    def _tiled(self, pixels: np.ndarray, sigma: float) -> np.ndarray:
         height, width = pixels.shape[:2]
         pad_h, pad_w = -height % self.multiple, -width % self.multiple
         padded = np.pad(pixels, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
@@ -117,7 +141,7 @@ def output_path(source: Path, input_root: Path, output_root: Path) -> Path:
 
 def denoise_files(input_path: Path, output_root: Path, model_reference: str | None,
                   sigma_255: float | None, tile: int = DEFAULT_TILE,
-                  quiet: bool = False) -> DenoiseReport:
+                  quiet: bool = False, ensemble: int = 1) -> DenoiseReport:
     """Denoise a file or every image under a folder into ``output_root``."""
     files = [input_path] if input_path.is_file() else list_image_files(input_path)
     if not files:
@@ -131,7 +155,8 @@ def denoise_files(input_path: Path, output_root: Path, model_reference: str | No
             continue
         channels = photo.pixels.shape[-1]
         if channels not in runners:
-            runners[channels] = TiledDenoiser(load_denoiser(model_reference, channels), tile)
+            runners[channels] = TiledDenoiser(load_denoiser(model_reference, channels), tile,
+                                              ensemble)
         sigma = sigma_255 / 255.0 if sigma_255 is not None else estimate_sigma(photo.pixels)
         target = output_path(source, input_path, output_root)
         write_photo(target, runners[channels](photo.pixels, sigma), photo)

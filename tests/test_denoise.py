@@ -28,6 +28,18 @@ def test_tiles_give_the_whole_image_result(tiny_denoiser_run):
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
 
 
+def test_eightfold_self_ensemble_commutes_with_rotations_and_flips(tiny_denoiser_run):
+    model = load_trained_model(tiny_denoiser_run).model
+    randomize_weights(model.denoiser)
+    image = np.random.default_rng(1).uniform(0, 1, (70, 45, 1)).astype(np.float32)
+    single, ensemble = TiledDenoiser(model, tile=32), TiledDenoiser(model, tile=32, ensemble=8)
+    for turn in (lambda x: np.rot90(x, 1), lambda x: x[:, ::-1]):
+        np.testing.assert_allclose(ensemble(np.ascontiguousarray(turn(image)), 0.1),
+                                   turn(ensemble(image, 0.1)), atol=1e-5)
+    # a single pass is not symmetric, so the check above is not vacuous
+    assert np.abs(single(np.rot90(image).copy(), 0.1) - np.rot90(single(image, 0.1))).max() > 1e-3
+
+
 @pytest.mark.parametrize("mode, suffix", [("L", ".png"), ("RGB", ".png"), ("RGBA", ".png"),
                                           ("LA", ".png"), ("RGB", ".jpg"), ("P", ".png")])
 def test_photo_round_trip_keeps_pixels_and_alpha(tmp_path, mode, suffix):

@@ -95,12 +95,13 @@ def evaluate_denoising(model, data: ImageSet, options: dict) -> dict:
     if not clean:
         raise InputError(f"none of the images under --clean {folder} could be read")
     sigma, seed = float(options.get("sigma", 25.0)), int(options.get("seed", 0))
+    ensemble = int(options.get("ensemble") or 1)
     result = {"clean": str(folder), "sigma": sigma, "noise_seed": seed, "images": len(clean),
-              "channels": channels}
-    ours = measure(TiledDenoiser(model), clean, sigma, seed)
-    for row, name in zip(ours["per_image"], names):
-        row["image"] = name
-    result.update(ours)
+              "channels": channels, "ensemble": ensemble}
+    result.update(measure(TiledDenoiser(model, ensemble=ensemble), clean, sigma, seed))
     if options.get("compare") == "bm3d":
         result["bm3d"] = measure(bm3d_denoiser(), clean, sigma, seed)
+    for report in (result, result.get("bm3d")):
+        for row, name in zip(report["per_image"] if report else (), names):
+            row["image"] = name
     return result
