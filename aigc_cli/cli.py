@@ -239,6 +239,12 @@ ensemble_option = click.option(
     callback=lambda _context, _param, value: int(value),
     help="Denoiser: average over N rotated/flipped copies (N times slower, a little better).")
 
+precision_option = click.option(
+    "--precision", type=click.Choice(["float32", "bfloat16"]), default="float32",
+    show_default=True,
+    help="Compute precision of the network. bfloat16: ~3.6x faster on CPUs with AMX and on "
+         "recent GPUs, PSNR within 0.01 dB here; elsewhere it may be slower.")
+
 
 @main.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
@@ -253,10 +259,11 @@ ensemble_option = click.option(
 @click.option("--tile", type=click.IntRange(min=16), default=512, show_default=True,
               help="Tile size in pixels: bounds memory on large photos; the result is the same.")
 @ensemble_option
+@precision_option
 @click.option("--overwrite", is_flag=True, help="Write into an output folder that has files.")
 @quiet_option
 def denoise(input_path: str, output: str | None, model_reference: str | None,
-            sigma: float | None, tile: int, ensemble: int, overwrite: bool,
+            sigma: float | None, tile: int, ensemble: int, precision: str, overwrite: bool,
             quiet: bool) -> None:
     """Remove noise from a photo or a folder of photos (PNG 8/16-bit, JPEG, BMP, WebP).
 
@@ -276,7 +283,7 @@ def denoise(input_path: str, output: str | None, model_reference: str | None,
     target = Path(output) if output else default_output(source)
     check_output(source, target, overwrite)
     report = denoise_files(source, target, model_reference, sigma, tile=tile, quiet=quiet,
-                           ensemble=ensemble)
+                           ensemble=ensemble, precision=precision)
     click.echo(f"wrote {len(report.written)} images to {target}", err=True)
     if report.failed:
         raise InputError(f"{len(report.failed)} of {len(report.failed) + len(report.written)} "
@@ -308,10 +315,11 @@ def denoise(input_path: str, output: str | None, model_reference: str | None,
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the evaluation's own noise.")
 @ensemble_option
+@precision_option
 def evaluate(source: str, as_json: bool, split: str, limit: int | None,
              metric_names: str | None, importance_samples: int, fid_samples: int | None,
              feature_extractor: str | None, clean_folder: str | None, sigma: float,
-             compare: str | None, seed: int, ensemble: int) -> None:
+             compare: str | None, seed: int, ensemble: int, precision: str) -> None:
     """Report a trained model's metrics on the dataset's test split.
 
     \b
@@ -338,7 +346,8 @@ def evaluate(source: str, as_json: bool, split: str, limit: int | None,
     result = run_evaluation(source, split=split, limit=limit, metric_names=chosen, options={
         "importance_samples": importance_samples, "seed": seed, "fid_samples": fid_samples,
         "feature_extractor": feature_extractor, "cache_dir": cache_dir(), "clean": clean_folder,
-        "sigma": sigma, "compare": compare, "ensemble": ensemble})
+        "sigma": sigma, "compare": compare, "ensemble": ensemble,
+        "precision": precision})
     if as_json:
         click.echo(json.dumps(result))
         return

@@ -108,7 +108,7 @@ def estimate_sigma(pixels: np.ndarray) -> float:
     return float(np.median(np.abs(diagonal)) / 0.6745)
 
 
-def load_denoiser(reference: str | None, channels: int):
+def load_denoiser(reference: str | None, channels: int, precision: str = "float32"):
     """The model named by ``--model``: a run dir, a checkpoint or a built-in name;
     without one, the built-in model for the image's channels."""
     from aigc_cli.inference import load_trained_model
@@ -124,8 +124,8 @@ def load_denoiser(reference: str | None, channels: int):
         if not path.is_file():
             raise InputError(f"the built-in '{name}' denoiser is not in this installation "
                              f"({path}); pass --model RUN_DIR of a trained denoiser")
-        return load_model_asset(path)
-    trained = load_trained_model(name)
+        return load_model_asset(path, precision)
+    trained = load_trained_model(name, precision)
     if trained.config.model.type not in ("denoiser", "denoising_vae"):
         raise InputError(f"--model {name} holds a {trained.config.model.type} model, not a "
                          "denoiser")
@@ -141,7 +141,8 @@ def output_path(source: Path, input_root: Path, output_root: Path) -> Path:
 
 def denoise_files(input_path: Path, output_root: Path, model_reference: str | None,
                   sigma_255: float | None, tile: int = DEFAULT_TILE,
-                  quiet: bool = False, ensemble: int = 1) -> DenoiseReport:
+                  quiet: bool = False, ensemble: int = 1,
+                  precision: str = "float32") -> DenoiseReport:
     """Denoise a file or every image under a folder into ``output_root``."""
     files = [input_path] if input_path.is_file() else list_image_files(input_path)
     if not files:
@@ -155,8 +156,8 @@ def denoise_files(input_path: Path, output_root: Path, model_reference: str | No
             continue
         channels = photo.pixels.shape[-1]
         if channels not in runners:
-            runners[channels] = TiledDenoiser(load_denoiser(model_reference, channels), tile,
-                                              ensemble)
+            runners[channels] = TiledDenoiser(
+                load_denoiser(model_reference, channels, precision), tile, ensemble)
         sigma = sigma_255 / 255.0 if sigma_255 is not None else estimate_sigma(photo.pixels)
         target = output_path(source, input_path, output_root)
         write_photo(target, runners[channels](photo.pixels, sigma), photo)

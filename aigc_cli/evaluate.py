@@ -21,7 +21,8 @@ def evaluate(source: str | Path, split: str = "test", limit: int | None = None,
     ``source`` is a run dir, a checkpoint or a built-in model name;
     ``metric_names`` picks some of the family's metrics (default: all of them).
     """
-    model, result, dataset = _load(str(source))
+    options = options or {}
+    model, result, dataset = _load(str(source), options.get("precision", "float32"))
     for name in metric_names or ():
         if name not in model.metric_names:
             raise InputError(f"--metrics: {result['model']} models report "
@@ -35,13 +36,13 @@ def evaluate(source: str | Path, split: str = "test", limit: int | None = None,
         result.update({"dataset": dataset.type,
                        "split": split if dataset.type != "folder" else "folder",
                        "num_images": int(len(data.images))})
-    options = {"dataset": dataset, **(options or {})}
+    options = {"dataset": dataset, **options}
     for name in metric_names or model.metric_names:
         result.update(METRICS.get(name)(model, data, options))
     return result
 
 
-def _load(source: str):
+def _load(source: str, precision: str):
     from aigc_cli.denoise import BUILTIN_MODELS
     from aigc_cli.inference import load_trained_model
     from aigc_cli.models.assets import ASSETS, load_model_asset
@@ -51,13 +52,14 @@ def _load(source: str):
         if not path.is_file():
             raise InputError(f"the built-in '{source}' denoiser is not in this installation "
                              f"({path})")
-        model = load_model_asset(path)
-        return model, {"model": f"built-in {source} denoiser"}, None
-    trained = load_trained_model(source)
+        model = load_model_asset(path, precision)
+        return model, {"model": f"built-in {source} denoiser", "precision": precision}, None
+    trained = load_trained_model(source, precision)
     manifest = trained.run.read_manifest()
     provenance = {key: manifest[key] for key in PROVENANCE if key in manifest}
     return trained.model, {"run_dir": str(trained.run.root), "checkpoint": trained.checkpoint,
                            "step": trained.step, "model": trained.config.model.type,
+                           "precision": precision,
                            "trained_with": provenance,
                            "evaluated_with": {"aigc": __version__,
                                               "tensorflow": tf.__version__,

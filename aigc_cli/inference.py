@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,12 +29,33 @@ class TrainedModel:
         return int(self.checkpoint.rsplit("-", 1)[-1])
 
 
-def load_trained_model(source: str | Path) -> TrainedModel:
-    """The model a RUN_DIR (latest checkpoint) or CHECKPOINT prefix holds."""
+#: ``--precision`` names → Keras dtype policies. bfloat16 computes in bfloat16 with
+#: float32 weights (and the denoiser's output layers in float32): measured 3.6x faster
+#: on this project's AMX CPU at -0.005 dB (gray built-in, BSD68 sigma 25).
+INFERENCE_PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+
+
+@contextlib.contextmanager
+def inference_precision(precision: str = "float32"):
+    """Networks built inside compute in ``precision``; the global policy is restored after."""
+    if precision not in INFERENCE_PRECISIONS:
+        raise ValueError(f"precision {precision!r}: choose one of "
+                         f"{', '.join(INFERENCE_PRECISIONS)}")
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(INFERENCE_PRECISIONS[precision])
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def load_trained_model(source: str | Path, precision: str = "float32") -> TrainedModel:
+    """The model a RUN_DIR (latest checkpoint) or CHECKPOINT prefix holds, computing in
+    ``precision`` whatever precision it was trained in."""
     run, prefix = resolve_checkpoint(source)
     config = run.load_config()
-    keras.mixed_precision.set_global_policy("float32")  # inference in full precision
-    model = MODEL_FAMILIES.get(config.model.type)(config.model, config.optimizer,
-                                                  config.dataset.image_shape, config.training.seed)
+    with inference_precision(precision):
+        model = MODEL_FAMILIES.get(config.model.type)(
+            config.model, config.optimizer, config.dataset.image_shape, config.training.seed)
     restore_for_inference(prefix, model.inference_items())
     return TrainedModel(model, config, run, prefix)

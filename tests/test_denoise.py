@@ -167,17 +167,38 @@ def piecewise_smooth_scene(channels: int) -> np.ndarray:
     return scene.mean(axis=-1, keepdims=True) if channels == 1 else scene
 
 
-@pytest.mark.parametrize("mode", ["L", "RGB"])
-def test_builtin_model_for_the_image_mode_removes_noise(tmp_path, runner, aigc_log, mode):
+@pytest.mark.parametrize("mode, precision", [("L", "float32"), ("RGB", "float32"),
+                                             ("L", "bfloat16")])
+def test_builtin_model_for_the_image_mode_removes_noise(tmp_path, runner, aigc_log, mode,
+                                                        precision):
     from aigc_cli.metrics.denoising import noisy_copy, psnr
 
     clean = piecewise_smooth_scene(1 if mode == "L" else 3)
     noisy = np.clip(noisy_copy(clean, 25, seed=0, index=0), 0, 1)
     array = np.rint(noisy * 255).astype(np.uint8)
     Image.fromarray(array[..., 0] if mode == "L" else array, mode).save(tmp_path / "scene.png")
-    result = runner.invoke(main, ["denoise", str(tmp_path / "scene.png"),
-                                  "-o", str(tmp_path / "out")])  # no --model, no --sigma
+    result = runner.invoke(main, ["denoise", str(tmp_path / "scene.png"), "-o",
+                                  str(tmp_path / "out"), "--precision", precision])
+    # (no --model, no --sigma)
     assert result.exit_code == 0, result.output
     assert "channel by channel" not in aigc_log.text  # the colour model, not the fallback
     denoised = read_photo(tmp_path / "out" / "scene.png").pixels
     assert psnr(noisy, clean) < 21 and psnr(denoised, clean) > 30
+
+
+def test_bfloat16_inference_computes_in_bfloat16_and_stays_close():
+    import keras
+
+    from aigc_cli.denoise import load_denoiser
+
+    image = piecewise_smooth_scene(1)
+    full, half = load_denoiser("gray", 1), load_denoiser("gray", 1, precision="bfloat16")
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after loading
+    def conv_dtypes(model):
+        return [layer.compute_dtype for layer in model.denoiser.layers
+                if isinstance(layer, keras.layers.Conv2D)]
+
+    assert set(conv_dtypes(full)) == {"float32"}
+    assert conv_dtypes(half)[:-1] == ["bfloat16"] * (len(conv_dtypes(half)) - 1)
+    difference = np.abs(TiledDenoiser(half)(image, 0.1) - TiledDenoiser(full)(image, 0.1))
+    assert 0 < difference.max() < 4 / 255 and difference.mean() < 1 / 255

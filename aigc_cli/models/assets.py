@@ -34,8 +34,10 @@ def save_model_asset(model: GenerativeModel, model_config, image_shape, path: Pa
             np.savez_compressed(stream, meta=np.array(meta), **arrays)
 
 
-def load_model_asset(path: Path) -> GenerativeModel:
-    """Rebuild the model stored by ``save_model_asset``."""
+def load_model_asset(path: Path, precision: str = "float32") -> GenerativeModel:
+    """Rebuild the model stored by ``save_model_asset``, computing in ``precision``."""
+    from aigc_cli.inference import inference_precision
+
     try:
         with np.load(path, allow_pickle=False) as stored:
             meta = json.loads(str(stored["meta"]))
@@ -45,8 +47,9 @@ def load_model_asset(path: Path) -> GenerativeModel:
             raise ValueError(f"unknown model type {family!r}")
         model_config = parse(MODEL_CONFIGS[family], meta["model"], "model")
         optimizers = {name: OptimizerConfig() for name in MODEL_CONFIGS[family].optimizers}
-        model = MODEL_FAMILIES.get(family)(model_config, optimizers,
-                                           tuple(meta["image_shape"]), 0)
+        with inference_precision(precision):
+            model = MODEL_FAMILIES.get(family)(model_config, optimizers,
+                                               tuple(meta["image_shape"]), 0)
         for name, network in model.inference_items().items():
             keys = sorted(k for k in arrays if k.startswith(f"{name}/"))
             network.set_weights([arrays[k] for k in keys])
