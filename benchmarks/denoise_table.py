@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=Path("runs/denoise_table.json"))
     parser.add_argument("--bm3d-cache", type=Path, default=Path("runs/bm3d_cache.json"))
+    parser.add_argument("--ensemble", type=int, default=1, help="as aigc eval --ensemble")
+    parser.add_argument("--precision", default="float32", help="as aigc eval --precision")
     args = parser.parse_args()
     cache = json.loads(args.bm3d_cache.read_text()) if args.bm3d_cache.exists() else {}
     rows, reports = [], []
@@ -41,11 +43,12 @@ def main() -> None:
         for sigma in args.sigmas:
             cells, seconds = [], []
             for index, model in enumerate(args.model):
-                options = {"clean": str(args.data / name), "sigma": sigma, "seed": 0}
+                options = {"clean": str(args.data / name), "sigma": sigma, "seed": 0,
+                           "ensemble": args.ensemble, "precision": args.precision}
                 report = evaluate(model, options=options)
                 if args.bm3d and index == 0:
                     key = f"{name} sigma={sigma:g} seed=0 channels={report['channels']}"
-                    if key not in cache:
+                    if key not in cache:  # (the model runs again: seconds, beside BM3D's minutes)
                         cache[key] = evaluate(model, options={**options,
                                                               "compare": "bm3d"})["bm3d"]
                         args.bm3d_cache.parent.mkdir(parents=True, exist_ok=True)
