@@ -194,11 +194,13 @@ def test_bfloat16_inference_computes_in_bfloat16_and_stays_close():
     image = piecewise_smooth_scene(1)
     full, half = load_denoiser("gray", 1), load_denoiser("gray", 1, precision="bfloat16")
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after loading
+
     def conv_dtypes(model):
         return [layer.compute_dtype for layer in model.denoiser.layers
                 if isinstance(layer, keras.layers.Conv2D)]
 
     assert set(conv_dtypes(full)) == {"float32"}
     assert conv_dtypes(half)[:-1] == ["bfloat16"] * (len(conv_dtypes(half)) - 1)
+    assert conv_dtypes(half)[-1] == "float32"  # the noise estimate keeps full precision
     difference = np.abs(TiledDenoiser(half)(image, 0.1) - TiledDenoiser(full)(image, 0.1))
     assert 0 < difference.max() < 4 / 255 and difference.mean() < 1 / 255
