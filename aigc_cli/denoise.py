@@ -17,11 +17,11 @@ from tqdm import tqdm
 from aigc_cli.data.sources import list_image_files
 from aigc_cli.denoise_io import read_photo, write_photo
 from aigc_cli.errors import InputError
-from aigc_cli.models.assets import ASSETS, load_model_asset
+from aigc_cli.models.assets import (BUILTIN_DENOISERS, builtin_denoiser_path,
+                                    has_builtin_denoiser, load_model_asset)
 
 log = logging.getLogger("aigc")
 
-BUILTIN_MODELS = {"gray": "denoiser_gray.npz", "color": "denoiser_color.npz"}
 DEFAULT_TILE = 512
 
 
@@ -114,16 +114,13 @@ def load_denoiser(reference: str | None, channels: int, precision: str = "float3
     from aigc_cli.inference import load_trained_model
 
     name = reference or ("gray" if channels == 1 else "color")
-    if name in BUILTIN_MODELS:
-        path = ASSETS / BUILTIN_MODELS[name]
-        if reference is None and name == "color" and not path.is_file() \
-                and (ASSETS / BUILTIN_MODELS["gray"]).is_file():
+    if name in BUILTIN_DENOISERS:
+        if reference is None and name == "color" and not has_builtin_denoiser("color") \
+                and has_builtin_denoiser("gray"):
             log.warning("no built-in colour denoiser in this installation: colour images are "
                         "denoised channel by channel with the gray one")
-            path = ASSETS / BUILTIN_MODELS["gray"]
-        if not path.is_file():
-            raise InputError(f"the built-in '{name}' denoiser is not in this installation "
-                             f"({path}); pass --model RUN_DIR of a trained denoiser")
+            name = "gray"
+        path = builtin_denoiser_path(name, "--model")
         return load_model_asset(path, precision)
     trained = load_trained_model(name, precision)
     if trained.config.model.type not in ("denoiser", "denoising_vae"):

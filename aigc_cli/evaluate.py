@@ -43,15 +43,11 @@ def evaluate(source: str | Path, split: str = "test", limit: int | None = None,
 
 
 def _load(source: str, precision: str):
-    from aigc_cli.denoise import BUILTIN_MODELS
     from aigc_cli.inference import load_trained_model
-    from aigc_cli.models.assets import ASSETS, load_model_asset
+    from aigc_cli.models.assets import BUILTIN_DENOISERS, builtin_denoiser_path, load_model_asset
 
-    if source in BUILTIN_MODELS:
-        path = ASSETS / BUILTIN_MODELS[source]
-        if not path.is_file():
-            raise InputError(f"the built-in '{source}' denoiser is not in this installation "
-                             f"({path})")
+    if source in BUILTIN_DENOISERS:
+        path = builtin_denoiser_path(source, "aigc eval")
         model = load_model_asset(path, precision)
         return model, {"model": f"built-in {source} denoiser", "precision": precision}, None
     trained = load_trained_model(source, precision)

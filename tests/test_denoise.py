@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from aigc_cli.cli import main
-from aigc_cli.denoise import TiledDenoiser, estimate_sigma
+from aigc_cli.denoise import TiledDenoiser, estimate_sigma, load_denoiser
 from aigc_cli.denoise_io import encode_photo, read_photo
 from aigc_cli.inference import load_trained_model
 
@@ -140,11 +140,12 @@ def test_eval_denoiser_on_clean_folder_is_reproducible(tiny_denoiser_run, tmp_pa
 def test_colour_images_use_the_gray_builtin_until_a_colour_one_ships(
         tiny_denoiser_run, tmp_path, monkeypatch, aigc_log):
     import aigc_cli.denoise as denoise_module
+    import aigc_cli.models.assets as assets_module
     from aigc_cli.errors import InputError
     from aigc_cli.models.assets import save_model_asset
 
     trained = load_trained_model(tiny_denoiser_run)
-    monkeypatch.setattr(denoise_module, "ASSETS", tmp_path)
+    monkeypatch.setattr(assets_module, "ASSETS", tmp_path)
     with pytest.raises(InputError, match="built-in 'color' denoiser is not in this installation"):
         denoise_module.load_denoiser(None, 3)  # neither model shipped: a clear error
     save_model_asset(trained.model, trained.config.model, trained.config.dataset.image_shape,
@@ -154,6 +155,21 @@ def test_colour_images_use_the_gray_builtin_until_a_colour_one_ships(
     assert "channel by channel" in aigc_log.text
     with pytest.raises(InputError, match="not in this installation"):
         denoise_module.load_denoiser("color", 3)  # asked for by name: no substitute
+
+
+def test_a_missing_builtin_is_named_with_the_option_that_asked_for_it(tmp_path, monkeypatch):
+    import aigc_cli.models.assets as assets_module
+    from aigc_cli.errors import CheckpointError
+    from aigc_cli.evaluate import _load
+    from aigc_cli.training.checkpoint import initialize_from
+
+    monkeypatch.setattr(assets_module, "ASSETS", tmp_path)
+    with pytest.raises(CheckpointError, match=r"^training.init_from: the built-in 'gray'"):
+        initialize_from(None, "gray")
+    with pytest.raises(CheckpointError, match=r"^aigc eval: the built-in 'color'"):
+        _load("color", "float32")
+    with pytest.raises(CheckpointError, match=r"^--model: the built-in 'gray'"):
+        load_denoiser("gray", 1)
 
 
 def piecewise_smooth_scene(channels: int) -> np.ndarray:
@@ -188,8 +204,6 @@ def test_builtin_model_for_the_image_mode_removes_noise(tmp_path, runner, aigc_l
 
 def test_bfloat16_inference_computes_in_bfloat16_and_stays_close():
     import keras
-
-    from aigc_cli.denoise import load_denoiser
 
     image = piecewise_smooth_scene(1)
     full, half = load_denoiser("gray", 1), load_denoiser("gray", 1, precision="bfloat16")

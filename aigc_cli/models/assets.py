@@ -22,6 +22,24 @@ from aigc_cli.utils.files import atomic_path
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
+#: Denoisers shipped in the package, by the names ``--model`` and ``init_from`` accept.
+BUILTIN_DENOISERS = {"gray": "denoiser_gray.npz", "color": "denoiser_color.npz"}
+
+
+def has_builtin_denoiser(name: str) -> bool:
+    """Whether this installation ships the built-in denoiser ``name``."""
+    return (ASSETS / BUILTIN_DENOISERS[name]).is_file()
+
+
+def builtin_denoiser_path(name: str, wanted_by: str) -> Path:
+    """The file of the built-in denoiser ``name``; an error naming ``wanted_by`` (the
+    option or key that asked for it) when this installation does not ship it."""
+    path = ASSETS / BUILTIN_DENOISERS[name]
+    if not has_builtin_denoiser(name):
+        raise CheckpointError(f"{wanted_by}: the built-in '{name}' denoiser is not in this "
+                              f"installation ({path}); pass the run dir of a trained denoiser")
+    return path
+
 
 def save_model_asset(model: GenerativeModel, model_config, image_shape, path: Path) -> None:
     """Write ``model``'s inference networks and config to ``path``."""

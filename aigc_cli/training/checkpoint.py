@@ -147,14 +147,10 @@ def _short(error: Exception) -> str:
 def initialize_from(model, source: str) -> str:
     """Copy inference weights into a fresh ``model`` from a run dir, a checkpoint or a
     built-in model name; returns where they came from. Optimizer state starts anew."""
-    from aigc_cli.denoise import BUILTIN_MODELS
-    from aigc_cli.models.assets import ASSETS, load_model_asset
+    from aigc_cli.models.assets import BUILTIN_DENOISERS, builtin_denoiser_path, load_model_asset
 
-    if source in BUILTIN_MODELS:
-        path = ASSETS / BUILTIN_MODELS[source]
-        if not path.is_file():
-            raise CheckpointError(f"training.init_from: the built-in '{source}' model is not "
-                                  f"in this installation ({path})")
+    if source in BUILTIN_DENOISERS:
+        path = builtin_denoiser_path(source, "training.init_from")
         donor = load_model_asset(path).inference_items()
         for name, network in model.inference_items().items():
             try:
