@@ -1,12 +1,13 @@
-"""BM3D's seconds per image, alone (run it on an idle machine): the first 12 images
-of a folder at sigma 25, seed 0, denoised as `aigc eval --compare bm3d` does.
+"""BM3D's seconds per image, alone (run it on an idle machine): the first images of a
+folder, seed 0, denoised as `aigc eval --compare bm3d` does (CBM3D with --channels 3).
 
-  python benchmarks/bm3d_speed.py [FOLDER]      (default: ../shared/data/denoise/test/BSD68)
+  python benchmarks/bm3d_speed.py [FOLDER] [--channels 1|3] [--sigma 25] [--images 12]
+      (default folder: ../shared/data/denoise/test/BSD68)
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 from pathlib import Path
 
@@ -18,16 +19,23 @@ from aigc_cli.metrics.denoising import bm3d_denoiser, noisy_copy
 
 
 def main() -> None:
-    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/denoise/test/BSD68")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", nargs="?", type=Path,
+                        default=Path("../shared/data/denoise/test/BSD68"))
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=1)
+    parser.add_argument("--sigma", type=float, default=25.0)
+    parser.add_argument("--images", type=int, default=12)
+    args = parser.parse_args()
     denoise, seconds = bm3d_denoiser(), []
-    for index, path in enumerate(list_image_files(folder)[:12]):
-        clean = to_array(read_image(path), 1).astype(np.float32) / 255.0
-        noisy = noisy_copy(clean, 25, 0, index)
+    for index, path in enumerate(list_image_files(args.folder)[:args.images]):
+        clean = to_array(read_image(path), args.channels).astype(np.float32) / 255.0
+        noisy = noisy_copy(clean, args.sigma, 0, index)
         start = time.perf_counter()
-        denoise(noisy, 25 / 255)
+        denoise(noisy, args.sigma / 255)
         seconds.append(time.perf_counter() - start)
-    print(f"BM3D on {len(seconds)} images of {folder}: {np.mean(seconds):.2f} s per image "
-          f"(median {np.median(seconds):.2f})")
+    name = "CBM3D" if args.channels == 3 else "BM3D"
+    print(f"{name} on {len(seconds)} images of {args.folder} at sigma {args.sigma:g}: "
+          f"{np.mean(seconds):.2f} s per image (median {np.median(seconds):.2f})")
 
 
 if __name__ == "__main__":
