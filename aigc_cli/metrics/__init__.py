@@ -10,3 +10,9 @@ METRICS = Registry("metric", {
     "elbo": "aigc_cli.metrics.elbo:evaluate_elbo",
     "fid": "aigc_cli.metrics.fid:evaluate_fid",
 })
+
+#: Result keys that say how a metric was measured, not what it measured: ``aigc eval``
+#: reports them beside the numbers; training does not log them as curves.
+SETTING_KEYS = frozenset({"fid_samples", "fid_reference_images", "precision_recall_k",
+                          "importance_samples", "sigma", "noise_seed", "images", "channels",
+                          "ensemble"})

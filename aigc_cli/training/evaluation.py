@@ -13,7 +13,7 @@ import math
 from aigc_cli.config import RunConfig
 from aigc_cli.data.sources import ImageSet, load_images
 from aigc_cli.errors import ConfigError
-from aigc_cli.metrics import METRICS
+from aigc_cli.metrics import METRICS, SETTING_KEYS
 from aigc_cli.models.base import GenerativeModel
 from aigc_cli.training.checkpoint import Checkpointer
 from aigc_cli.training.rundir import RunDir
@@ -42,7 +42,8 @@ class TrainingEvaluator:
         """The metric's results as ``eval/<key>`` scalars; saves the best checkpoint."""
         results = METRICS.get(self.metric)(self.model, self.data, self.options)
         scalars = {f"eval/{key}": float(value) for key, value in results.items()
-                   if isinstance(value, (int, float)) and not isinstance(value, bool)}
+                   if isinstance(value, (int, float)) and not isinstance(value, bool)
+                   and key not in SETTING_KEYS}
         score = float(results[self.key])
         if math.isfinite(score) and self._improves(score):
             path = self.best_checkpointer.save(step)

@@ -24,7 +24,7 @@ def test_gan_is_evaluated_during_training_and_the_best_checkpoint_kept(
     rows = _eval_rows(run_dir)
     assert [row["step"] for row in rows] == [2, 4]
     assert all(np.isfinite(row["eval/fid"]) and 0 <= row["eval/precision"] <= 1
-               for row in rows)
+               and "eval/fid_samples" not in row for row in rows)
     best = json.loads((run_dir / "checkpoints" / "best" / "best.json").read_text())
     winner = min(rows, key=lambda row: row["eval/fid"])
     assert best["step"] == winner["step"] and best["value"] == pytest.approx(winner["eval/fid"])
@@ -69,4 +69,5 @@ def test_denoiser_is_evaluated_on_clean_images_by_psnr(tmp_path):
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     evaluated = [row for row in rows if "eval/psnr" in row]
     assert len(evaluated) == 1 and evaluated[0]["eval/noisy_psnr"] == pytest.approx(24.6, abs=0.3)
+    assert "eval/sigma" not in evaluated[0]  # a setting, not a curve
     assert json.loads((run_dir / "checkpoints/best/best.json").read_text())["metric"] == "psnr"
