@@ -157,19 +157,24 @@ def test_colour_images_use_the_gray_builtin_until_a_colour_one_ships(
         denoise_module.load_denoiser("color", 3)  # asked for by name: no substitute
 
 
-def test_a_missing_builtin_is_named_with_the_option_that_asked_for_it(tmp_path, monkeypatch):
+def test_a_missing_builtin_is_named_with_the_option_that_asked_for_it(
+        tmp_path, monkeypatch, runner):
     import aigc_cli.models.assets as assets_module
     from aigc_cli.errors import CheckpointError
-    from aigc_cli.evaluate import _load
     from aigc_cli.training.checkpoint import initialize_from
 
-    monkeypatch.setattr(assets_module, "ASSETS", tmp_path)
+    monkeypatch.setattr(assets_module, "ASSETS", tmp_path / "no_assets")
     with pytest.raises(CheckpointError, match=r"^training.init_from: the built-in 'gray'"):
         initialize_from(None, "gray")
-    with pytest.raises(CheckpointError, match=r"^aigc eval: the built-in 'color'"):
-        _load("color", "float32")
-    with pytest.raises(CheckpointError, match=r"^--model: the built-in 'gray'"):
-        load_denoiser("gray", 1)
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    Image.fromarray(np.full((16, 16), 128, np.uint8)).save(clean / "flat.png")
+    for command, asker in ((["eval", "color", "--clean", str(clean)], "aigc eval"),
+                           (["denoise", str(clean), "--model", "gray"], "--model")):
+        result = runner.invoke(main, command)
+        assert result.exit_code == 2, result.output
+        assert f"{asker}: the built-in" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "clean_denoised").exists()
 
 
 def piecewise_smooth_scene(channels: int) -> np.ndarray:
