@@ -74,6 +74,11 @@ class GenerativeModel(keras.Model):
         """The subset of ``checkpoint_items`` that inference needs."""
         raise NotImplementedError
 
+    def adapt_weights(self, name: str, donor_weights: list) -> list:
+        """``training.init_from``'s weights for network ``name`` made to fit it; by
+        default as they are (a family that can grow a smaller network overrides this)."""
+        return donor_weights
+
     def learning_rates(self) -> dict[str, float]:
         """Current learning rate of each optimizer, for logs."""
         return {f"lr/{name}": float(keras.ops.convert_to_numpy(opt.learning_rate))

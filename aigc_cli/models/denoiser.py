@@ -16,6 +16,7 @@ from keras import layers
 
 from aigc_cli.config import DenoiserConfig, OptimizerConfig
 from aigc_cli.models.base import GenerativeModel, replica_mean
+from aigc_cli.models.grow import grow_conv_stack
 from aigc_cli.models.layers import PixelShuffle, conv_block
 from aigc_cli.models.optimizers import build_optimizer, minimize
 
@@ -106,6 +107,13 @@ class Denoiser(GenerativeModel):
 
     def inference_items(self):
         return {"denoiser": self.denoiser}
+
+    def adapt_weights(self, name, donor_weights):
+        """A smaller trained denoiser (without batch norm) grows into this one."""
+        shapes = [tuple(weight.shape) for weight in self.denoiser.weights]
+        if shapes == [weight.shape for weight in donor_weights]:
+            return donor_weights
+        return grow_conv_stack(donor_weights, shapes)
 
 
 def build_denoiser(model_config: DenoiserConfig, optimizer_configs: dict[str, OptimizerConfig],

@@ -146,19 +146,21 @@ def _short(error: Exception) -> str:
 
 def initialize_from(model, source: str) -> str:
     """Copy inference weights into a fresh ``model`` from a run dir, a checkpoint or a
-    built-in model name; returns where they came from. Optimizer state starts anew."""
+    built-in model name; returns where they came from. Optimizer state starts anew.
+    A family may adapt them (a denoiser grows a smaller one: ``adapt_weights``)."""
+    from aigc_cli.inference import load_trained_model
     from aigc_cli.models.assets import BUILTIN_DENOISERS, builtin_denoiser_path, load_model_asset
 
     if source in BUILTIN_DENOISERS:
-        path = builtin_denoiser_path(source, "training.init_from")
-        donor = load_model_asset(path).inference_items()
-        for name, network in model.inference_items().items():
-            try:
-                network.set_weights(donor[name].get_weights())
-            except (KeyError, ValueError) as error:
-                raise CheckpointError(f"training.init_from {source}: its '{name}' network "
-                                      f"does not fit this model ({_short(error)})") from None
-        return str(path)
-    _, prefix = resolve_checkpoint(source)
-    restore_for_inference(prefix, model.inference_items())
-    return prefix
+        origin = builtin_denoiser_path(source, "training.init_from")
+        donor = load_model_asset(origin).inference_items()
+    else:
+        trained = load_trained_model(source)
+        origin, donor = trained.checkpoint, trained.model.inference_items()
+    for name, network in model.inference_items().items():
+        try:
+            network.set_weights(model.adapt_weights(name, donor[name].get_weights()))
+        except (KeyError, ValueError) as error:
+            raise CheckpointError(f"training.init_from {source}: its '{name}' network "
+                                  f"does not fit this model ({_short(error)})") from None
+    return str(origin)

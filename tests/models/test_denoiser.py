@@ -8,7 +8,7 @@ from aigc_cli.config import DenoiserConfig, OptimizerConfig
 from aigc_cli.errors import CheckpointError
 from aigc_cli.models.denoiser import build_denoiser, receptive_radius
 
-from conftest import randomize_weights
+from conftest import make_photo_folder, randomize_weights
 
 OPTIMIZERS = {"denoiser": OptimizerConfig()}
 
@@ -87,10 +87,61 @@ def test_init_from_starts_a_new_run_from_trained_weights(tiny_denoiser_run, tmp_
     assert int(session.model.denoiser_optimizer.iterations.numpy()) == 0  # fresh optimizer
     manifest = json.loads((tmp_path / "finetune" / "manifest.json").read_text())
     assert manifest["initialized_from"].endswith("ckpt-2") and data["replicas"] == 1
-    raw["model"]["width"] = 8
+    raw["model"]["width"] = 2
     raw["output"]["run_dir"] = str(tmp_path / "other")
-    with pytest.raises(CheckpointError, match="does not hold|different model"):
+    with pytest.raises(CheckpointError, match=r"^training.init_from .*does not fit this model"):
         build_session(build_config(raw), RunDir(tmp_path / "other"), 0)
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_a_grown_denoiser_computes_what_the_smaller_one_did(half):
+    small = build_denoiser(DenoiserConfig(depth=3, width=6, batch_norm=False, half_resolution=half),
+                           OPTIMIZERS, (16, 16, 3), seed=0)
+    randomize_weights(small.denoiser, scale=0.3)
+    big = build_denoiser(DenoiserConfig(depth=8, width=10, batch_norm=False, half_resolution=half),
+                         OPTIMIZERS, (16, 16, 3), seed=1)
+    big.denoiser.set_weights(big.adapt_weights("denoiser", small.denoiser.get_weights()))
+    noisy = tf.random.stateless_uniform((2, 18, 22, 3), (3, 4))
+    sigma = tf.constant([0.1, 0.3])
+    expected = small.denoise(noisy, sigma).numpy()
+    assert np.abs(expected - noisy.numpy()).mean() > 0.05  # not the identity: a real check
+    np.testing.assert_allclose(big.denoise(noisy, sigma).numpy(), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="depth and width may only grow"):
+        small.adapt_weights("denoiser", big.denoiser.get_weights())
+    with_bn = build_denoiser(DenoiserConfig(depth=3, width=6, half_resolution=half),
+                             OPTIMIZERS, (16, 16, 3), seed=0)
+    with pytest.raises(ValueError, match="batch norm layers cannot grow"):
+        big.adapt_weights("denoiser", with_bn.denoiser.get_weights())
+
+
+def test_init_from_a_smaller_denoiser_grows_it_into_the_same_function(tmp_path):
+    from aigc_cli.config import build_config
+    from aigc_cli.inference import load_trained_model
+    from aigc_cli.training.loop import build_session, train
+    from aigc_cli.training.rundir import RunDir
+
+    def raw_config(name, **model):
+        return {"model": {"type": "denoiser", "batch_norm": False, "half_resolution": True,
+                          **model},
+                "dataset": {"type": "folder", "path": str(make_photo_folder(tmp_path / "photos")),
+                            "channels": 1, "patch_size": 16, "noise": {"sigma": 25}},
+                "optimizer": {"denoiser": {"learning_rate": 0.05}},  # far from the identity
+                "training": {"batch_size": 4, "steps": 3, "log_every": 3, "sample_every": 3},
+                "output": {"run_dir": str(tmp_path / name)}}
+
+    small = train(build_config(raw_config("small", depth=3, width=4)), quiet=True).run_dir
+    donor = load_trained_model(small).model
+    raw = raw_config("grown", depth=6, width=7)
+    raw["training"]["init_from"] = str(small)
+    grown = build_session(build_config(raw), RunDir(tmp_path / "grown"), 0).model
+    assert [w.shape[-1] for w in grown.denoiser.weights[::2]] == [7] * 5 + [4]
+    noisy = tf.random.stateless_uniform((2, 24, 20, 1), (1, 2))
+    sigma = tf.constant([0.05, 0.2])
+    expected = donor.denoise(noisy, sigma).numpy()
+    assert np.abs(expected - noisy.numpy()).mean() > 1e-3
+    np.testing.assert_allclose(grown.denoise(noisy, sigma).numpy(), expected, atol=1e-5)
+    manifest = json.loads((tmp_path / "grown" / "manifest.json").read_text())
+    assert manifest["initialized_from"].endswith("ckpt-3")
 
 
 def test_denoiser_trains_in_mixed_bfloat16_with_a_float32_output():
