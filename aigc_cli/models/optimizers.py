@@ -9,21 +9,27 @@ from aigc_cli.config import OptimizerConfig
 
 
 class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """A learning rate (a number or a schedule) times a scale the loop can lower
-    (``training.on_nan: rollback``) without rebuilding or retracing anything."""
+    """A learning rate (a number or a schedule) times a linear warmup over the first
+    ``warmup_steps`` and a scale the loop can lower (``training.on_nan: rollback``)
+    without rebuilding or retracing anything."""
 
-    def __init__(self, base):
+    def __init__(self, base, warmup_steps: int = 0):
         self.base = base
+        self.warmup_steps = warmup_steps
         self.scale = tf.Variable(1.0, trainable=False, dtype=tf.float32,
                                  name="learning_rate_scale")
 
     def __call__(self, step):
-        rate = self.base(step) if callable(self.base) else self.base
-        return tf.cast(rate, tf.float32) * self.scale
+        rate = tf.cast(self.base(step) if callable(self.base) else self.base, tf.float32)
+        if self.warmup_steps:
+            ramp = (tf.cast(step, tf.float32) + 1.0) / float(self.warmup_steps)
+            rate *= tf.minimum(ramp, 1.0)
+        return rate * self.scale
 
     def get_config(self):
         base = self.base.get_config() if callable(self.base) else self.base
-        return {"base": base, "scale": float(self.scale.numpy())}
+        return {"base": base, "warmup_steps": self.warmup_steps,
+                "scale": float(self.scale.numpy())}
 
 
 def build_optimizer(config: OptimizerConfig, name: str) -> keras.optimizers.Optimizer:
@@ -32,8 +38,8 @@ def build_optimizer(config: OptimizerConfig, name: str) -> keras.optimizers.Opti
     if config.schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(
             config.learning_rate, decay_steps=config.decay_steps, alpha=0.01)
-    common = dict(learning_rate=ScaledSchedule(learning_rate), clipnorm=config.clipnorm,
-                  name=name)
+    common = dict(learning_rate=ScaledSchedule(learning_rate, config.warmup_steps),
+                  clipnorm=config.clipnorm, name=name)
     optimizer = _inner_optimizer(config, common)
     if keras.mixed_precision.global_policy().name == "mixed_float16":
         # float16 gradients underflow without a scaled loss; this skips non-finite steps.
