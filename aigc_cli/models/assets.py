@@ -41,9 +41,12 @@ def builtin_denoiser_path(name: str, wanted_by: str) -> Path:
     return path
 
 
-def save_model_asset(model: GenerativeModel, model_config, image_shape, path: Path) -> None:
-    """Write ``model``'s inference networks and config to ``path``."""
-    arrays = {f"{name}/{i:03d}": weight
+def save_model_asset(model: GenerativeModel, model_config, image_shape, path: Path,
+                     storage: str = "float32") -> None:
+    """Write ``model``'s inference networks and config to ``path``; ``storage``
+    float16 halves the file (weights rounded to 11 significant bits, loaded back
+    as float32)."""
+    arrays = {f"{name}/{i:03d}": weight.astype(storage)
               for name, network in model.inference_items().items()
               for i, weight in enumerate(network.get_weights())}
     meta = json.dumps({"model": to_dict(model_config), "image_shape": list(image_shape)})
@@ -70,7 +73,7 @@ def load_model_asset(path: Path, precision: str = "float32") -> GenerativeModel:
                                                tuple(meta["image_shape"]), 0)
         for name, network in model.inference_items().items():
             keys = sorted(k for k in arrays if k.startswith(f"{name}/"))
-            network.set_weights([arrays[k] for k in keys])
+            network.set_weights([arrays[k].astype(np.float32) for k in keys])
     except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, ConfigError) as error:
         raise CheckpointError(f"{path} is not a valid aigc model asset: {error}") from None
     return model
