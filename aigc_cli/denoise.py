@@ -57,7 +57,11 @@ class TiledDenoiser:
         self.multiple = multiple
         self.margin = -(-model.radius // multiple) * multiple
         self.tile = max(tile - tile % multiple, multiple)
-        self._run = tf.function(model.denoise, reduce_retracing=True)
+        # One graph for every tile shape: traced once (each trace of a deep network costs
+        # about a second), measured as fast as shape-specialised graphs.
+        self._run = tf.function(model.denoise, input_signature=[
+            tf.TensorSpec([1, None, None, self.channels], tf.float32),
+            tf.TensorSpec([1], tf.float32)])
 
     def __call__(self, pixels: np.ndarray, sigma: float) -> np.ndarray:
         """pixels [H, W, C] in [0, 1] → denoised [H, W, C] (not clipped)."""
