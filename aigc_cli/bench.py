@@ -177,7 +177,7 @@ def _denoising(model, channels: int, side: int = 1024) -> dict:
 
     image = np.random.default_rng(0).uniform(0, 1, (side, side, channels)).astype(np.float32)
     denoiser = TiledDenoiser(model)
-    denoiser(image, 0.1)  # traces the function for these tile shapes
+    denoiser(image, 0.1)  # traces the graph
     started = time.perf_counter()
     denoiser(image, 0.1)
     seconds = time.perf_counter() - started

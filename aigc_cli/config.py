@@ -78,9 +78,10 @@ class OptimizerConfig:
         "constant", "learning-rate schedule; cosine decays to 1% over decay_steps")
     decay_steps: Optional[int] = option(None, "steps of the cosine decay (default: "
                                         "training.steps)", min=1)
-    warmup_steps: int = option(0, "steps of a linear ramp from 0 to the rate (Adam's first "
-                               "steps are lr-sized whatever the gradient: a warm start "
-                               "without a ramp forgets what it started from)", min=0)
+    warmup_steps: int = option(0, "steps of a linear ramp up to the rate, multiplying the "
+                               "schedule (Adam's first steps are lr-sized whatever the "
+                               "gradient: a warm start without a ramp forgets what it "
+                               "started from)", min=0)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ def main() -> None:
                                   if measure_bm3d else options)
                 if args.bm3d and index == 0:
                     key = f"{prefix}{report['channels']}"
-                    if key not in cache:  # cached for other channels: measure these
+                    if key not in cache and "bm3d" not in report:  # cached: other channels
                         report = evaluate(model, options={**options, "compare": "bm3d"})
                     if "bm3d" in report:
                         cache[key] = report["bm3d"]

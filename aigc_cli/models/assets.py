@@ -46,9 +46,13 @@ def save_model_asset(model: GenerativeModel, model_config, image_shape, path: Pa
     """Write ``model``'s inference networks and config to ``path``; ``storage``
     float16 halves the file (weights rounded to 11 significant bits, loaded back
     as float32)."""
+    if storage not in ("float32", "float16"):
+        raise ValueError(f"asset storage {storage!r}: float32 or float16")
     arrays = {f"{name}/{i:03d}": weight.astype(storage)
               for name, network in model.inference_items().items()
               for i, weight in enumerate(network.get_weights())}
+    if not all(np.isfinite(array).all() for array in arrays.values()):
+        raise ValueError(f"weights overflow {storage}: store them as float32")
     meta = json.dumps({"model": to_dict(model_config), "image_shape": list(image_shape)})
     with atomic_path(path) as temporary:
         with open(temporary, "wb") as stream:
@@ -73,7 +77,9 @@ def load_model_asset(path: Path, precision: str = "float32") -> GenerativeModel:
                                                tuple(meta["image_shape"]), 0)
         for name, network in model.inference_items().items():
             keys = sorted(k for k in arrays if k.startswith(f"{name}/"))
-            network.set_weights([arrays[k].astype(np.float32) for k in keys])
+            network.set_weights([arrays[k].astype(np.float32)
+                                 if np.issubdtype(arrays[k].dtype, np.floating) else arrays[k]
+                                 for k in keys])
     except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, ConfigError) as error:
         raise CheckpointError(f"{path} is not a valid aigc model asset: {error}") from None
     return model

@@ -74,6 +74,9 @@ class GenerativeModel(keras.Model):
         """The subset of ``checkpoint_items`` that inference needs."""
         raise NotImplementedError
 
+    #: Whether ``adapt_weights`` can start this model from a smaller one of its family.
+    grows_from_smaller = False
+
     def adapt_weights(self, name: str, donor_weights: list) -> list:
         """``training.init_from``'s weights for network ``name`` made to fit it; by
         default as they are (a family that can grow a smaller network overrides this)."""

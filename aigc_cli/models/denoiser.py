@@ -66,6 +66,7 @@ class Denoiser(GenerativeModel):
     selection_metric = ("denoising", "psnr", "max")
     serving = ("denoise",)
     evaluates_on_split = False
+    grows_from_smaller = True
 
     def __init__(self, network: keras.Model, optimizer: keras.optimizers.Optimizer,
                  config: DenoiserConfig):
@@ -109,7 +110,8 @@ class Denoiser(GenerativeModel):
         return {"denoiser": self.denoiser}
 
     def adapt_weights(self, name, donor_weights):
-        """A smaller trained denoiser (without batch norm) grows into this one."""
+        """A smaller trained denoiser grows into this one (both without batch norm, with
+        the same kernel size, channels, noise map and resolution)."""
         shapes = [tuple(weight.shape) for weight in self.denoiser.weights]
         if shapes == [weight.shape for weight in donor_weights]:
             return donor_weights

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from aigc_cli.errors import CheckpointError, CheckpointWriteError
+from aigc_cli.errors import CheckpointError, CheckpointWriteError, ConfigError
 from aigc_cli.training.rundir import RunDir
 
 log = logging.getLogger("aigc")
@@ -147,20 +147,38 @@ def _short(error: Exception) -> str:
 def initialize_from(model, source: str) -> str:
     """Copy inference weights into a fresh ``model`` from a run dir, a checkpoint or a
     built-in model name; returns where they came from. Optimizer state starts anew.
-    A family may adapt them (a denoiser grows a smaller one: ``adapt_weights``)."""
+    Weights of another shape go through the family's ``adapt_weights`` (a denoiser
+    grows a smaller one), which needs the donor's run config to rebuild it."""
     from aigc_cli.inference import load_trained_model
     from aigc_cli.models.assets import BUILTIN_DENOISERS, builtin_denoiser_path, load_model_asset
 
     if source in BUILTIN_DENOISERS:
-        origin = builtin_denoiser_path(source, "training.init_from")
-        donor = load_model_asset(origin).inference_items()
-    else:
-        trained = load_trained_model(source)
-        origin, donor = trained.checkpoint, trained.model.inference_items()
-    for name, network in model.inference_items().items():
+        path = builtin_denoiser_path(source, "training.init_from")
+        _adapt_into(model, source, load_model_asset(path))
+        return str(path)
+    _, prefix = resolve_checkpoint(source)
+    try:
+        restore_for_inference(prefix, model.inference_items())
+    except CheckpointError as mismatch:
+        if not model.grows_from_smaller:
+            raise
         try:
-            network.set_weights(model.adapt_weights(name, donor[name].get_weights()))
-        except (KeyError, ValueError) as error:
+            donor = load_trained_model(prefix).model
+        except (CheckpointError, ConfigError):
+            raise mismatch from None  # no run config to rebuild the donor from
+        _adapt_into(model, source, donor)
+    return prefix
+
+
+def _adapt_into(model, source: str, donor) -> None:
+    donor_networks = donor.inference_items()
+    for name, network in model.inference_items().items():
+        if name not in donor_networks:
+            raise CheckpointError(f"training.init_from {source}: it holds no '{name}' network "
+                                  f"(it has {', '.join(donor_networks)}); start from a model "
+                                  "of the same type")
+        try:
+            network.set_weights(model.adapt_weights(name, donor_networks[name].get_weights()))
+        except ValueError as error:
             raise CheckpointError(f"training.init_from {source}: its '{name}' network "
                                   f"does not fit this model ({_short(error)})") from None
-    return str(origin)

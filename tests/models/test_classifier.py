@@ -44,9 +44,10 @@ def test_asset_round_trip_gives_the_same_features(classifier_run, tmp_path):
     with np.load(half) as stored:
         assert {stored[key].dtype for key in stored.files if key != "meta"} == {np.dtype("float16")}
     restored = load_model_asset(half).classifier
-    assert all(w.dtype == np.float32 for w in restored.get_weights())
     np.testing.assert_allclose(restored(images)[0], network(images)[0], rtol=0.02, atol=1e-3)
     assert not np.array_equal(restored(images)[0], network(images)[0])  # it was rounded
+    with pytest.raises(ValueError, match="float32 or float16"):
+        save_model_asset(trained.model, trained.config.model, (28, 28, 1), half, "int8")
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="not a valid aigc model asset"):
         load_model_asset(path)

@@ -101,7 +101,7 @@ def test_a_grown_denoiser_computes_what_the_smaller_one_did(half):
     big = build_denoiser(DenoiserConfig(depth=8, width=10, batch_norm=False, half_resolution=half),
                          OPTIMIZERS, (16, 16, 3), seed=1)
     big.denoiser.set_weights(big.adapt_weights("denoiser", small.denoiser.get_weights()))
-    noisy = tf.random.stateless_uniform((2, 18, 22, 3), (3, 4))
+    noisy = 0.5 + 0.5 * tf.random.stateless_normal((2, 18, 22, 3), (3, 4))  # signed, as noisy
     sigma = tf.constant([0.1, 0.3])
     expected = small.denoise(noisy, sigma).numpy()
     assert np.abs(expected - noisy.numpy()).mean() > 0.05  # not the identity: a real check
@@ -135,13 +135,37 @@ def test_init_from_a_smaller_denoiser_grows_it_into_the_same_function(tmp_path):
     raw["training"]["init_from"] = str(small)
     grown = build_session(build_config(raw), RunDir(tmp_path / "grown"), 0).model
     assert [w.shape[-1] for w in grown.denoiser.weights[::2]] == [7] * 5 + [4]
-    noisy = tf.random.stateless_uniform((2, 24, 20, 1), (1, 2))
+    noisy = 0.5 + 0.5 * tf.random.stateless_normal((2, 24, 20, 1), (1, 2))
     sigma = tf.constant([0.05, 0.2])
     expected = donor.denoise(noisy, sigma).numpy()
     assert np.abs(expected - noisy.numpy()).mean() > 1e-3
     np.testing.assert_allclose(grown.denoise(noisy, sigma).numpy(), expected, atol=1e-5)
     manifest = json.loads((tmp_path / "grown" / "manifest.json").read_text())
     assert manifest["initialized_from"].endswith("ckpt-3")
+
+
+def test_init_from_a_checkpoint_or_another_family(tiny_denoiser_run, tiny_config, tmp_path):
+    from aigc_cli.config import build_config
+    from aigc_cli.inference import load_trained_model
+    from aigc_cli.training.loop import build_session, train
+    from aigc_cli.training.rundir import RunDir
+
+    config = RunDir(tiny_denoiser_run).load_config()
+    raw = {"model": {"type": "denoiser", "depth": 4, "width": 4, "half_resolution": True},
+           "dataset": {"type": "folder", "path": config.dataset.path, "channels": 1,
+                       "patch_size": 16, "noise": {"sigma": 25}},
+           "training": {"batch_size": 4, "steps": 1,
+                        "init_from": str(tiny_denoiser_run / "checkpoints" / "ckpt-2")},
+           "output": {"run_dir": str(tmp_path / "from_prefix")}}
+    session = build_session(build_config(raw), RunDir(tmp_path / "from_prefix"), 0)
+    donor = load_trained_model(tiny_denoiser_run).model.denoiser
+    for mine, theirs in zip(session.model.denoiser.get_weights(), donor.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    gan_run = train(tiny_config(steps=1), quiet=True).run_dir
+    raw["training"]["init_from"] = str(gan_run)
+    raw["output"]["run_dir"] = str(tmp_path / "from_gan")
+    with pytest.raises(CheckpointError, match=r"holds no 'denoiser' network \(it has generator"):
+        build_session(build_config(raw), RunDir(tmp_path / "from_gan"), 0)
 
 
 def test_denoiser_trains_in_mixed_bfloat16_with_a_float32_output():
