@@ -45,11 +45,17 @@ class AigcGroup(click.Group):
             click.echo("interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
         except OSError as error:
-            if ctx.meta.get("aigc.debug") or error.errno not in STORAGE_ERRORS:
+            if ctx.meta.get("aigc.debug"):
                 raise
-            click.echo(f"error: cannot write {error.filename or 'a file'}: {error.strerror}; "
-                       "free space (or fix permissions) and run the same command again: "
-                       "finished files and checkpoints are intact", err=True)
+            if error.errno in STORAGE_ERRORS:
+                click.echo(f"error: cannot write {error.filename or 'a file'}: "
+                           f"{error.strerror}; free space (or fix permissions) and run the "
+                           "same command again: finished files and checkpoints are intact",
+                           err=True)
+            else:  # a path in the way (a file where a folder should be, ...)
+                where = f"{error.filename}: " if error.filename else ""
+                click.echo(f"error: {where}{error.strerror or error}; fix or move that path "
+                           "and run the same command again", err=True)
             ctx.exit(1)
         except Exception as error:
             if ctx.meta.get("aigc.debug"):
@@ -287,7 +293,7 @@ def denoise(input_path: str, output: str | None, model_reference: str | None,
     click.echo(f"wrote {len(report.written)} images to {target}", err=True)
     if report.failed:
         raise InputError(f"{len(report.failed)} of {len(report.failed) + len(report.written)} "
-                         "files could not be read (listed above)")
+                         "files could not be denoised (listed above)")
 
 
 @main.command(name="eval")
@@ -316,10 +322,12 @@ def denoise(input_path: str, output: str | None, model_reference: str | None,
               help="Seed of the evaluation's own noise.")
 @ensemble_option
 @precision_option
+@quiet_option
 def evaluate(source: str, as_json: bool, split: str, limit: int | None,
              metric_names: str | None, importance_samples: int, fid_samples: int | None,
              feature_extractor: str | None, clean_folder: str | None, sigma: float,
-             compare: str | None, seed: int, ensemble: int, precision: str) -> None:
+             compare: str | None, seed: int, ensemble: int, precision: str,
+             quiet: bool) -> None:
     """Report a trained model's metrics on the dataset's test split.
 
     \b
@@ -347,7 +355,7 @@ def evaluate(source: str, as_json: bool, split: str, limit: int | None,
         "importance_samples": importance_samples, "seed": seed, "fid_samples": fid_samples,
         "feature_extractor": feature_extractor, "cache_dir": cache_dir(), "clean": clean_folder,
         "sigma": sigma, "compare": compare, "ensemble": ensemble,
-        "precision": precision})
+        "precision": precision, "quiet": quiet})
     if as_json:
         click.echo(json.dumps(result))
         return

@@ -9,6 +9,7 @@ Standard library and PyYAML only: never TensorFlow.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -21,6 +22,8 @@ from aigc_cli.model_configs import (MODEL_CONFIGS, ClassifierConfig, DCGANConfig
                                     upsampling_plan)
 from aigc_cli.schema import did_you_mean, option, parse, section, to_dict
 from aigc_cli.utils.files import atomic_write_text
+
+log = logging.getLogger("aigc")
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,14 @@ def build_config(data: Any) -> RunConfig:
     optimizer = {name: dataclasses.replace(o, decay_steps=training.steps)
                  if o.schedule == "cosine" and o.decay_steps is None else o
                  for name, o in optimizer.items()}
+    for name, settings in optimizer.items():
+        # The decay length is fixed when a run starts (config.yaml records it), so that a
+        # resumed run replays the same schedule; a longer run needs it stretched by hand.
+        if settings.schedule == "cosine" and settings.decay_steps < training.steps:
+            log.warning("optimizer.%s: the cosine decay ends at step %d; steps %d-%d run at "
+                        "1%% of the learning rate (set optimizer.%s.decay_steps=%d to stretch "
+                        "it)", name, settings.decay_steps, settings.decay_steps + 1,
+                        training.steps, name, training.steps)
     config = RunConfig(model=model, dataset=dataset, optimizer=optimizer, training=training,
                        output=parse(OutputConfig, data.get("output"), "output"))
     model.check(dataset)

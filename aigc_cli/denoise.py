@@ -15,10 +15,11 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from aigc_cli.data.sources import list_image_files
-from aigc_cli.denoise_io import read_photo, write_photo
+from aigc_cli.denoise_io import encode_photo, read_photo
 from aigc_cli.errors import InputError
 from aigc_cli.models.assets import (BUILTIN_DENOISERS, builtin_denoiser_path,
                                     has_builtin_denoiser, load_model_asset)
+from aigc_cli.utils.files import atomic_write_bytes
 
 log = logging.getLogger("aigc")
 
@@ -108,6 +109,9 @@ def estimate_sigma(pixels: np.ndarray) -> float:
     over the channels (averaging the channels first would divide independent
     per-channel noise by sqrt(3))."""
     even = pixels[:pixels.shape[0] // 2 * 2, :pixels.shape[1] // 2 * 2]
+    if even.size == 0:
+        raise InputError(f"a {pixels.shape[1]}x{pixels.shape[0]} image is too small to estimate "
+                         "its noise level; pass --sigma")
     diagonal = (even[0::2, 0::2] - even[0::2, 1::2] - even[1::2, 0::2] + even[1::2, 1::2]) / 2
     return float(np.median(np.abs(diagonal)) / 0.6745)
 
@@ -148,8 +152,11 @@ def denoise_files(input_path: Path, output_root: Path, model_reference: str | No
     files = [input_path] if input_path.is_file() else list_image_files(input_path)
     if not files:
         raise InputError(f"no images (PNG, JPEG, BMP, WebP) under {input_path}")
+    targets = [output_path(source, input_path, output_root) for source in files]
+    _refuse_writing_over_inputs(files, targets)
     report, runners = DenoiseReport(), {}
-    for source in tqdm(files, unit="img", disable=quiet, desc="denoise"):
+    for source, target in tqdm(list(zip(files, targets)), unit="img", disable=quiet,
+                               desc="denoise"):
         try:
             photo = read_photo(source)
         except Exception as error:  # unreadable files are reported, not fatal
@@ -159,13 +166,29 @@ def denoise_files(input_path: Path, output_root: Path, model_reference: str | No
         if channels not in runners:
             runners[channels] = TiledDenoiser(
                 load_denoiser(model_reference, channels, precision), tile, ensemble)
-        sigma = sigma_255 / 255.0 if sigma_255 is not None else estimate_sigma(photo.pixels)
-        target = output_path(source, input_path, output_root)
-        write_photo(target, runners[channels](photo.pixels, sigma), photo)
+        try:
+            sigma = sigma_255 / 255.0 if sigma_255 is not None else estimate_sigma(photo.pixels)
+        except InputError as error:
+            report.failed.append(f"{source}: {error}")
+            continue
+        try:
+            encoded = encode_photo(runners[channels](photo.pixels, sigma), photo)
+        except (ValueError, TypeError, KeyError) as error:  # a mode its format cannot store
+            report.failed.append(f"{source}: cannot write it back as {photo.format}: {error}")
+            continue
+        atomic_write_bytes(target, encoded, durable=False)
         report.written.append(target)
     for failure in report.failed:
         log.warning("skipped %s", failure)
     return report
+
+
+def _refuse_writing_over_inputs(sources: list[Path], targets: list[Path]) -> None:
+    inputs = {source.resolve() for source in sources}
+    for source, target in zip(sources, targets):
+        if target.resolve() in inputs:
+            raise InputError(f"denoising {source} would write over the input "
+                             f"{target}; choose another -o")
 
 
 def default_output(input_path: Path) -> Path:
@@ -177,10 +200,14 @@ def default_output(input_path: Path) -> Path:
 def check_output(input_path: Path, output_root: Path, overwrite: bool) -> None:
     """Refuse outputs that would write over inputs or over an existing folder's files."""
     resolved_in, resolved_out = input_path.resolve(), output_root.resolve()
-    if resolved_out == resolved_in or (input_path.is_dir()
-                                       and resolved_out.is_relative_to(resolved_in)):
+    if resolved_out == resolved_in:
+        raise InputError(f"output {output_root} is the input; choose another -o")
+    if input_path.is_dir() and resolved_out.is_relative_to(resolved_in):
         raise InputError(f"output {output_root} is inside the input {input_path}; choose "
                          "another -o")
+    if output_root.exists() and not output_root.is_dir():
+        raise InputError(f"-o {output_root} is a file; -o names the folder the denoised "
+                         "images go to")
     if output_root.is_dir() and any(output_root.iterdir()) and not overwrite:
         raise InputError(f"output folder {output_root} already has files; pass --overwrite "
                          "or choose another -o")

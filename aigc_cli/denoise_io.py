@@ -2,12 +2,17 @@
 
 PNG goes through TensorFlow's codec, which keeps 16 bits per channel in and
 out (Pillow reads 16-bit RGB PNGs as 8-bit); other formats through Pillow,
-upright per their EXIF orientation. Alpha is split off and passed through.
+upright per their EXIF orientation. Alpha is split off and passed through, and
+so are the colour profile (ICC) and, where the format has it, the EXIF block
+(minus the orientation, already applied): a denoised photo keeps its colours
+and camera data.
 """
 
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +20,6 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps
 
-from aigc_cli.utils.files import atomic_write_bytes
 
 JPEG_QUALITY = 95
 
@@ -28,6 +32,8 @@ class Photo:
     alpha: np.ndarray | None  # the original alpha channel, untouched
     bits: int  # 8 or 16
     format: str  # "PNG", "JPEG", ...
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
 
 
 def read_photo(path: Path) -> Photo:
@@ -38,17 +44,22 @@ def read_photo(path: Path) -> Photo:
         array = tf.io.decode_png(data, dtype=tf.uint16).numpy()
         if bits == 8:
             array = (array // 257).astype(np.uint8)  # decode_png scaled 8-bit data by 257
-        return _split(array, bits, "PNG")
+        with Image.open(path) as header:  # reads the chunks before the pixels only
+            icc_profile, exif = header.info.get("icc_profile"), header.info.get("exif")
+        array, exif = _upright(array, exif)
+        return _split(array, bits, "PNG", icc_profile, exif)
     with Image.open(path) as image:
         image.load()
         image_format = image.format or "PNG"
-        image = ImageOps.exif_transpose(image)
+        image = ImageOps.exif_transpose(image)  # also drops the orientation tag
+    metadata = (image.info.get("icc_profile"), image.info.get("exif"))
     if image.mode in ("I;16", "I;16B", "I"):
-        return _split(np.asarray(image, dtype=np.uint16)[..., None], 16, image_format)
+        return _split(np.asarray(image, dtype=np.uint16)[..., None], 16, image_format,
+                      *metadata)
     mode = {"1": "L", "L": "L", "LA": "LA", "RGBA": "RGBA"}.get(image.mode, "RGB")
     if image.mode == "P" and "transparency" in image.info:
         mode = "RGBA"
-    return _split(np.asarray(image.convert(mode)), 8, image_format)
+    return _split(np.asarray(image.convert(mode)), 8, image_format, *metadata)
 
 
 #: Pillow's own decompression-bomb error threshold, applied to every decoder.
@@ -69,13 +80,37 @@ def _png_header(path: Path) -> int:
     return header[24]
 
 
-def _split(array: np.ndarray, bits: int, image_format: str) -> Photo:
+#: EXIF orientation -> the same turn of an [H, W, C] array as ImageOps.exif_transpose.
+ORIENTATIONS = {
+    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1),
+}
+ORIENTATION_TAG = 0x0112
+
+
+def _upright(array: np.ndarray, exif: bytes | None) -> tuple[np.ndarray, bytes | None]:
+    """A TF-decoded PNG turned per its eXIf orientation, and the EXIF without the tag."""
+    if not exif:
+        return array, exif
+    tags = Image.Exif()
+    tags.load(exif)
+    turn = ORIENTATIONS.get(tags.get(ORIENTATION_TAG))
+    if turn is None:
+        return array, exif
+    del tags[ORIENTATION_TAG]
+    return np.ascontiguousarray(turn(array)), tags.tobytes()
+
+
+def _split(array: np.ndarray, bits: int, image_format: str, icc_profile: bytes | None = None,
+           exif: bytes | None = None) -> Photo:
     if array.ndim == 2:
         array = array[..., None]
     scale = 65535.0 if bits == 16 else 255.0
     colour, alpha = (array[..., :-1], array[..., -1:]) if array.shape[-1] in (2, 4) else \
         (array, None)
-    return Photo(colour.astype(np.float32) / scale, alpha, bits, image_format)
+    return Photo(colour.astype(np.float32) / scale, alpha, bits, image_format, icc_profile,
+                 exif)
 
 
 def encode_photo(pixels: np.ndarray, like: Photo) -> bytes:
@@ -85,18 +120,39 @@ def encode_photo(pixels: np.ndarray, like: Photo) -> bytes:
     if like.alpha is not None:
         array = np.concatenate([array, like.alpha.astype(dtype)], axis=-1)
     if like.format == "PNG":
-        return tf.io.encode_png(tf.constant(array)).numpy()
-    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[array.shape[-1]]
-    image = Image.fromarray(array[..., 0] if mode == "L" else array, mode)
-    if like.format == "JPEG" and mode in ("LA", "RGBA"):
-        image = image.convert(mode[:-1])
+        return _with_metadata_chunks(tf.io.encode_png(tf.constant(array)).numpy(), like)
+    # Pillow picks the mode from the array: L, LA, RGB, RGBA, or I;16 for 16-bit gray.
+    image = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+    if like.format == "JPEG" and image.mode in ("LA", "RGBA"):
+        image = image.convert(image.mode[:-1])
     buffer = io.BytesIO()
-    # 4:4:4 chroma: the default 4:2:0 would blur the colour detail a denoiser keeps.
-    options = {"quality": JPEG_QUALITY, "subsampling": 0} if like.format == "JPEG" else {}
-    image.save(buffer, format=like.format, **options)
+    image.save(buffer, format=like.format, **_save_options(like))
     return buffer.getvalue()
 
 
-def write_photo(path: Path, pixels: np.ndarray, like: Photo) -> None:
-    """Write atomically (a crash never leaves half a file)."""
-    atomic_write_bytes(path, encode_photo(pixels, like), durable=False)
+def _save_options(like: Photo) -> dict:
+    options = {}
+    if like.format == "JPEG":
+        # 4:4:4 chroma: the default 4:2:0 would blur the colour detail a denoiser keeps.
+        options = {"quality": JPEG_QUALITY, "subsampling": 0}
+    elif like.format == "WEBP":
+        options = {"lossless": True}  # Pillow's default is lossy (quality 80)
+    if like.format in ("JPEG", "WEBP", "TIFF"):
+        options.update({key: value for key, value in
+                        (("icc_profile", like.icc_profile), ("exif", like.exif)) if value})
+    return options
+
+
+def _with_metadata_chunks(png: bytes, like: Photo) -> bytes:
+    """``png`` with iCCP and eXIf chunks after its header (TF's encoder writes neither)."""
+    chunks = b""
+    if like.icc_profile:  # profile name, NUL, compression method 0 (zlib)
+        chunks += _png_chunk(b"iCCP", b"icc\0\0" + zlib.compress(like.icc_profile))
+    if like.exif:
+        chunks += _png_chunk(b"eXIf", like.exif.removeprefix(b"Exif\0\0"))
+    header_end = 8 + 8 + 13 + 4  # signature, IHDR length+type, IHDR data, CRC
+    return png[:header_end] + chunks + png[header_end:]
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))

@@ -178,9 +178,19 @@ class DenoiserConfig:
             raise ConfigError("a denoiser trains on noisy copies of clean images: set "
                               "dataset.noise.sigma (e.g. 25, or [0, 55] for blind training)",
                               key="dataset.noise")
-        if self.half_resolution and dataset.patch_size and dataset.patch_size % 2:
-            raise ConfigError("dataset.patch_size must be even with model.half_resolution",
-                              key="dataset.patch_size")
+        if self.kernel_size % 2 == 0:
+            raise ConfigError(f"model.kernel_size must be odd, got {self.kernel_size}: an even "
+                              "kernel shifts the image by half a pixel per layer",
+                              key="model.kernel_size")
+        if self.half_resolution and dataset.image_shape[0] % 2:
+            key = _example_size_key(dataset)
+            raise ConfigError(f"{key} must be even with model.half_resolution, got "
+                              f"{dataset.image_shape[0]}", key=key)
+
+
+def _example_size_key(dataset: "DatasetConfig") -> str:
+    """The key that sets the training example's size: the patch, else the whole image."""
+    return "dataset.patch_size" if dataset.patch_size else "dataset.image_size"
 
 
 
@@ -207,11 +217,12 @@ class DenoisingVAEConfig:
 
     def check(self, dataset: "DatasetConfig") -> None:
         """Trains on synthesized noise, on patches the encoder can halve cleanly."""
-        DenoiserConfig.check(DenoiserConfig(), dataset)
+        DenoiserConfig.check(DenoiserConfig(kernel_size=self.kernel_size), dataset)
         factor = 2 ** len(self.widths)
-        if dataset.patch_size and dataset.patch_size % factor:
-            raise ConfigError(f"dataset.patch_size must be a multiple of {factor} (one halving "
-                              "per model.widths entry)", key="dataset.patch_size")
+        if dataset.image_shape[0] % factor:
+            key = _example_size_key(dataset)
+            raise ConfigError(f"{key} must be a multiple of {factor} (one halving per "
+                              f"model.widths entry), got {dataset.image_shape[0]}", key=key)
 
 
 MODEL_CONFIGS: dict[str, type] = {"dcgan": DCGANConfig, "vae": VAEConfig,

@@ -9,19 +9,21 @@ convention, seed 0, PSNR with peak 1.0), so the table and the CLI agree.
 prints a Markdown table and writes every report to --out as JSON. BM3D takes
 about 5 s per BSD68 image on 2 cores (CBM3D longer): the full table is a long
 run, so BM3D's reports are kept in --bm3d-cache (keyed by set, sigma, seed and
-channels; the noisy images are a function of those) and reused by later runs.
+channels; the noisy images are a function of those, for the published sets that
+the names stand for) and reused by later runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from aigc_cli.evaluate import evaluate
 from aigc_cli.utils.files import atomic_write_text
 
-DATA = Path("../shared/data/denoise/test")
+DATA = Path(os.environ.get("AIGC_DATA_DIR", "../shared/data")) / "denoise" / "test"
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ writes aigc_cli/assets/NAME.npz; the names in use are fashion_mnist_classifier
 float16 stores the weights at half the size (see save_model_asset).
 """
 
-import sys
+import argparse
 from pathlib import Path
 
 from aigc_cli.inference import load_trained_model
@@ -14,12 +14,15 @@ from aigc_cli.models.assets import ASSETS, save_model_asset
 
 
 def main() -> None:
-    run_dir, name = sys.argv[1], sys.argv[2]
-    storage = sys.argv[3] if len(sys.argv) > 3 else "float32"
-    trained = load_trained_model(run_dir)
-    path = ASSETS / f"{name}.npz"
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", metavar="RUN_DIR|CHECKPOINT")
+    parser.add_argument("name", help="asset name, e.g. denoiser_color")
+    parser.add_argument("storage", nargs="?", default="float32", choices=["float32", "float16"])
+    args = parser.parse_args()
+    trained = load_trained_model(args.run)
+    path = ASSETS / f"{args.name}.npz"
     save_model_asset(trained.model, trained.config.model, trained.config.dataset.image_shape,
-                     path, storage)
+                     path, args.storage)
     print(f"wrote {path} ({Path(path).stat().st_size / 1e6:.2f} MB) from {trained.checkpoint}")
 
 

@@ -72,6 +72,18 @@ def test_overrides_are_typed_and_validated_like_the_file():
         load_config(FIXTURES / "valid.yaml", ["training.steps.x=1"])
 
 
+def test_a_run_longer_than_its_cosine_decay_is_warned_about(tmp_path, aigc_log):
+    cosine = ["optimizer.generator.schedule=cosine", "training.steps=300"]
+    first = load_config(FIXTURES / "valid.yaml", cosine)
+    assert first.optimizer["generator"].decay_steps == 300 and not aigc_log.records
+    saved = tmp_path / "config.yaml"
+    saved.write_text(dump_config(first))  # as a run dir records it; then resumed for longer
+    longer = load_config(saved, ["training.steps=500"])
+    assert longer.optimizer["generator"].decay_steps == 300
+    assert "optimizer.generator: the cosine decay ends at step 300" in aigc_log.text
+    assert "decay_steps=500" in aigc_log.text
+
+
 def test_override_creates_missing_sections():
     data = apply_overrides({}, ["optimizer.discriminator.learning_rate=0.01"])
     assert data == {"optimizer": {"discriminator": {"learning_rate": 0.01}}}
@@ -91,6 +103,17 @@ def test_override_creates_missing_sections():
     ({"training": {"batch_size": 10**30}}, "training.batch_size must be <= 65536"),
     ({"model": {"generator_widths": [10**12]}}, "model.generator_widths must be <= 8192"),
     ({"training": None, "model": []}, "model must be a mapping"),
+    ({"model": {"type": "denoiser", "kernel_size": 4}, "dataset": {"noise": {"sigma": 25}}},
+     "model.kernel_size must be odd"),
+    ({"model": {"type": "denoiser", "half_resolution": True},
+      "dataset": {"noise": {"sigma": 25}, "image_size": 27}},
+     "dataset.image_size must be even with model.half_resolution, got 27"),
+    ({"model": {"type": "denoising_vae", "widths": [8, 8]},
+      "dataset": {"noise": {"sigma": 25}, "image_size": 30}},
+     "dataset.image_size must be a multiple of 4"),
+    ({"model": {"type": "denoising_vae", "widths": [8]},
+      "dataset": {"noise": {"sigma": 25}, "image_size": 30, "patch_size": 15}},
+     "dataset.patch_size must be a multiple of 2"),
 ])
 def test_bad_values_name_the_dotted_key(data, fragment):
     with pytest.raises(ConfigError) as error:

@@ -19,6 +19,7 @@ import tensorflow as tf
 from aigc_cli.data.sources import ImageSet, list_image_files
 from aigc_cli.errors import InputError
 from aigc_cli.imaging import read_image, to_array
+from aigc_cli.utils.progress import progress
 
 log = logging.getLogger("aigc")
 
@@ -57,10 +58,17 @@ def bm3d_denoiser():
     return run
 
 
-def measure(denoise, clean_images: list, sigma_255: float, seed: int) -> dict:
-    """Mean and per-image PSNR/SSIM of ``denoise(noisy, sigma01)`` and its speed."""
+def measure(denoise, clean_images: list, sigma_255: float, seed: int, warm_up: bool = False,
+            quiet: bool = True, desc: str = "denoise") -> dict:
+    """Mean and per-image PSNR/SSIM of ``denoise(noisy, sigma01)`` and its speed.
+
+    ``warm_up`` first runs ``denoise`` once untimed on the first image, so that a
+    one-off cost (tracing a graph) is not charged to the per-image time.
+    """
+    if warm_up and clean_images:
+        denoise(noisy_copy(clean_images[0], sigma_255, seed, 0), sigma_255 / 255.0)
     rows, seconds, pixels = [], 0.0, 0
-    for index, clean in enumerate(clean_images):
+    for index, clean in enumerate(progress(clean_images, desc, quiet, unit="img")):
         noisy = noisy_copy(clean, sigma_255, seed, index)
         started = time.perf_counter()
         estimate = np.clip(denoise(noisy, sigma_255 / 255.0), 0.0, 1.0)
@@ -98,9 +106,11 @@ def evaluate_denoising(model, data: ImageSet, options: dict) -> dict:
     ensemble = int(options.get("ensemble") or 1)
     result = {"clean": str(folder), "sigma": sigma, "noise_seed": seed, "images": len(clean),
               "channels": channels, "ensemble": ensemble}
-    result.update(measure(TiledDenoiser(model, ensemble=ensemble), clean, sigma, seed))
+    quiet = options.get("quiet", True)
+    result.update(measure(TiledDenoiser(model, ensemble=ensemble), clean, sigma, seed,
+                          warm_up=True, quiet=quiet))
     if options.get("compare") == "bm3d":
-        result["bm3d"] = measure(bm3d_denoiser(), clean, sigma, seed)
+        result["bm3d"] = measure(bm3d_denoiser(), clean, sigma, seed, quiet=quiet, desc="bm3d")
     for report in (result, result.get("bm3d")):
         for row, name in zip(report["per_image"] if report else (), names):
             row["image"] = name

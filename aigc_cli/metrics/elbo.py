@@ -17,6 +17,7 @@ import tensorflow as tf
 from aigc_cli.data.sources import ImageSet
 from aigc_cli.models.vae import (diagonal_normal_log_density, gaussian_kl,
                                  standard_normal_log_density)
+from aigc_cli.utils.progress import progress
 
 
 class LatentVariableModel(Protocol):
@@ -30,7 +31,8 @@ class LatentVariableModel(Protocol):
 
 
 def bounds_per_image(model: LatentVariableModel, images: np.ndarray, importance_samples: int,
-                     seed: int = 0, decoder_batch: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+                     seed: int = 0, decoder_batch: int = 2000,
+                     quiet: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(neg_elbo, nll_iw) per image, nats, for uint8 images [N, H, W, C]."""
     samples = importance_samples
     chunk = max(1, decoder_batch // samples)
@@ -52,7 +54,8 @@ def bounds_per_image(model: LatentVariableModel, images: np.ndarray, importance_
         return neg_elbo, nll_iw
 
     neg_elbos, nll_iws = [], []
-    for index, start in enumerate(range(0, len(images), chunk)):
+    starts = range(0, len(images), chunk)
+    for index, start in enumerate(progress(starts, "elbo", quiet, unit="batch")):
         x = tf.constant(images[start:start + chunk], tf.float32) / 127.5 - 1.0
         neg_elbo, nll_iw = bounds(x, tf.constant(index, tf.int32))
         neg_elbos.append(neg_elbo.numpy())
@@ -63,7 +66,8 @@ def bounds_per_image(model: LatentVariableModel, images: np.ndarray, importance_
 def evaluate_elbo(model: LatentVariableModel, data: ImageSet, options: dict) -> dict:
     """Mean ``neg_elbo_nats`` and ``nll_iw_nats`` over the images (see module doc)."""
     samples = int(options.get("importance_samples", 100))
-    neg_elbo, nll_iw = bounds_per_image(model, data.images, samples, int(options.get("seed", 0)))
+    neg_elbo, nll_iw = bounds_per_image(model, data.images, samples, int(options.get("seed", 0)),
+                                        quiet=options.get("quiet", True))
     return {"neg_elbo_nats": float(np.mean(neg_elbo, dtype=np.float64)),
             "nll_iw_nats": float(np.mean(nll_iw, dtype=np.float64)),
             "importance_samples": samples,

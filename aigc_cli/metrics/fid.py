@@ -20,6 +20,7 @@ from aigc_cli.imaging import to_uint8
 from aigc_cli.metrics.features import FeatureExtractor, load_feature_extractor
 from aigc_cli.metrics.manifold import inception_score, precision_recall
 from aigc_cli.utils.files import atomic_path
+from aigc_cli.utils.progress import progress
 
 
 def statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,12 +78,12 @@ def reference_statistics(extractor: FeatureExtractor, images: np.ndarray,
 
 
 def generated_features(model, extractor: FeatureExtractor, count: int, seed: int,
-                       batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+                       batch_size: int = 500, quiet: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Features and class logits of ``count`` prior samples of ``model`` (latents from ``seed``)."""
     generate = tf.function(model.generate, reduce_retracing=True)
     rng = np.random.default_rng(seed)
     features, logits = [], []
-    for start in range(0, count, batch_size):
+    for start in progress(range(0, count, batch_size), "fid samples", quiet, unit="batch"):
         latents = rng.standard_normal((min(batch_size, count - start), model.latent_dim))
         images = to_uint8(generate(tf.constant(latents, tf.float32)).numpy())
         batch_features, batch_logits = extractor.features_and_logits(images)
@@ -92,10 +93,11 @@ def generated_features(model, extractor: FeatureExtractor, count: int, seed: int
 
 
 def sample_quality(model, extractor: FeatureExtractor, real_images: np.ndarray, count: int,
-                   seed: int, cache_dir: Path | None = None, nearest: int = 3) -> dict:
+                   seed: int, cache_dir: Path | None = None, nearest: int = 3,
+                   quiet: bool = True) -> dict:
     """FID, KID, precision/recall and Inception Score of ``count`` samples vs ``real_images``."""
     real_stats = reference_statistics(extractor, real_images, cache_dir)
-    fake_features, fake_logits = generated_features(model, extractor, count, seed)
+    fake_features, fake_logits = generated_features(model, extractor, count, seed, quiet=quiet)
     real_features = extractor(real_images)
     kid, kid_std = kernel_inception_distance(real_features, fake_features)
     precision, recall = precision_recall(real_features, fake_features, nearest)
@@ -110,6 +112,6 @@ def evaluate_fid(model, data: ImageSet, options: dict) -> dict:
     extractor = load_feature_extractor(options["dataset"], options.get("feature_extractor"))
     count = int(options.get("fid_samples") or len(data.images))
     result = sample_quality(model, extractor, data.images, count, int(options.get("seed", 0)),
-                            options.get("cache_dir"))
+                            options.get("cache_dir"), quiet=options.get("quiet", True))
     return {**result, "fid_feature_extractor": extractor.name, "fid_samples": count,
             "fid_reference_images": int(len(data.images)), "precision_recall_k": 3}

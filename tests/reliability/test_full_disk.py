@@ -41,3 +41,14 @@ def test_other_files_on_a_full_disk(idx_folder, tmp_path, runner, monkeypatch):
     result = runner.invoke(main, ["train", _config(idx_folder, tmp_path, 2), "-q"])
     assert result.exit_code == 1
     assert "cannot write" in result.output and "metrics.jsonl: No space left" in result.output
+
+
+def test_a_file_where_a_folder_should_be_is_one_line(idx_folder, tmp_path, runner, monkeypatch):
+    def blocked(path, line):
+        raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(path))
+
+    monkeypatch.setattr("aigc_cli.training.rundir.append_line", blocked)
+    result = runner.invoke(main, ["train", _config(idx_folder, tmp_path, 2), "-q"])
+    assert result.exit_code == 1
+    assert "metrics.jsonl: Not a directory" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
