@@ -129,12 +129,13 @@ class PlainLoop:
         from aigc_cli.data.pipeline import training_dataset
         from aigc_cli.data.sources import load_images
 
+        images = load_images(config.dataset)
+        config = config.with_epochs_resolved(len(images.images))  # the same schedule
         training = config.training
         self.model = MODEL_FAMILIES.get(config.model.type)(
             config.model, config.optimizer, config.dataset.image_shape, training.seed)
         self.model.build_optimizers()
-        dataset = training_dataset(load_images(config.dataset), config.dataset,
-                                   training.batch_size, training.seed,
+        dataset = training_dataset(images, config.dataset, training.batch_size, training.seed,
                                    with_labels=self.model.uses_labels)
         self.batches = list(itertools.islice(dataset, 8))
         self.step = tf.function(self.model.train_step)

@@ -150,9 +150,9 @@ def train(config_path: str, overrides: tuple[str, ...], run_dir: str | None, dry
     result = run_training(config, quiet=quiet)
     resume = f"aigc train {result.run_dir}"
     if result.stop_reason == "already_complete":
-        click.echo(f"{result.run_dir} is already at step {result.step} (training.steps "
-                   f"{config.training.steps}); raise it with --set training.steps=N to continue",
-                   err=True)
+        length = "epochs" if config.training.epochs else "steps"
+        click.echo(f"{result.run_dir} is already at step {result.step}; raise training.{length} "
+                   f"with --set training.{length}=N to continue", err=True)
     elif result.stop_reason in ("SIGINT", "SIGTERM"):
         click.echo(f"{result.stop_reason}: stopped at step {result.step}, checkpoint "
                    f"{result.checkpoint}; resume with: {resume}", err=True)
@@ -450,8 +450,9 @@ def config() -> None:
 def validate(config_path: str, overrides: tuple[str, ...]) -> None:
     """Check a config; exit 0 when valid, 2 with the key to fix otherwise."""
     loaded = _load(config_path, overrides)
-    click.echo(f"{config_path}: valid ({loaded.model.type} on {loaded.dataset.type}, "
-               f"{loaded.training.steps} steps)")
+    length = (f"{loaded.training.epochs:g} epochs" if loaded.training.epochs
+              else f"{loaded.training.steps} steps")
+    click.echo(f"{config_path}: valid ({loaded.model.type} on {loaded.dataset.type}, {length})")
 
 
 @config.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -35,7 +36,7 @@ class NoiseConfig:
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    type: Literal["fashion_mnist", "mnist", "folder"] = option(
+    type: Literal["fashion_mnist", "mnist", "cifar10", "folder"] = option(
         "fashion_mnist", "where images come from")
     path: Optional[str] = option(None, "a local folder (or, for the IDX datasets, the folder "
                                  "holding the four .gz files); searched first")
@@ -92,6 +93,10 @@ class TrainingConfig:
     batch_size: int = option(256, "global batch size (split across replicas)", min=1, max=65536)
     steps: int = option(10000, "total training steps; a larger value extends a resumed run",
                         min=1, max=1000000000000)
+    epochs: Optional[float] = option(None, "train for this many passes over the training "
+                                     "images instead (steps = ceil(epochs x images / "
+                                     "batch_size), set when the run starts; overrides "
+                                     "training.steps)", min=0.0, min_exclusive=True)
     seed: int = option(0, "seeds weights, data order, noise and preview latents", min=0)
     log_every: int = option(100, "steps between metrics.jsonl / TensorBoard scalars", min=1)
     sample_every: int = option(1000, "steps between image grids in samples/", min=1)
@@ -153,8 +158,26 @@ class RunConfig:
     def replace(self, **sections: Any) -> "RunConfig":
         return dataclasses.replace(self, **sections)
 
+    def with_epochs_resolved(self, example_count: int) -> "RunConfig":
+        """``training.epochs`` turned into ``training.steps`` for a dataset of
+        ``example_count`` images (and a cosine decay left open set to match)."""
+        if self.training.epochs is None:
+            return self
+        steps = max(1, math.ceil(self.training.epochs * example_count
+                                 / self.training.batch_size))
+        return self.replace(training=dataclasses.replace(self.training, steps=steps),
+                            optimizer=_cosine_decay_filled(self.optimizer, steps))
+
 
 TOP_LEVEL = ("model", "dataset", "optimizer", "training", "output")
+
+
+def _cosine_decay_filled(optimizer: dict[str, OptimizerConfig],
+                         steps: int) -> dict[str, OptimizerConfig]:
+    """Cosine schedules without a decay length decay over the whole run."""
+    return {name: dataclasses.replace(o, decay_steps=steps)
+            if o.schedule == "cosine" and o.decay_steps is None else o
+            for name, o in optimizer.items()}
 
 
 def build_config(data: Any) -> RunConfig:
@@ -172,13 +195,13 @@ def build_config(data: Any) -> RunConfig:
     dataset = parse(DatasetConfig, data.get("dataset"), "dataset")
     optimizer = _build_optimizers(type(model).optimizers, data.get("optimizer"))
     training = parse(TrainingConfig, data.get("training"), "training")
-    optimizer = {name: dataclasses.replace(o, decay_steps=training.steps)
-                 if o.schedule == "cosine" and o.decay_steps is None else o
-                 for name, o in optimizer.items()}
+    if training.epochs is None:  # else the steps are known once the data is (see above)
+        optimizer = _cosine_decay_filled(optimizer, training.steps)
     for name, settings in optimizer.items():
         # The decay length is fixed when a run starts (config.yaml records it), so that a
         # resumed run replays the same schedule; a longer run needs it stretched by hand.
-        if settings.schedule == "cosine" and settings.decay_steps < training.steps:
+        if (settings.schedule == "cosine" and settings.decay_steps is not None
+                and settings.decay_steps < training.steps):
             log.warning("optimizer.%s: the cosine decay ends at step %d; steps %d-%d run at "
                         "1%% of the learning rate (set optimizer.%s.decay_steps=%d to stretch "
                         "it)", name, settings.decay_steps, settings.decay_steps + 1,

@@ -140,7 +140,7 @@ def _check_whole_images(images: ImageSet, batch_size: int, with_labels: bool) ->
                         f"{batch_size}; lower training.batch_size or add images")
     if with_labels and images.labels is None:
         raise DataError(f"{images.origin} has no labels; this model trains on a labelled "
-                        "dataset (dataset.type fashion_mnist or mnist)")
+                        "dataset (dataset.type fashion_mnist, mnist or cifar10)")
 
 
 def _epoch_order(count: int, seed: int, epoch: tf.Tensor) -> tf.Tensor:

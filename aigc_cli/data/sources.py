@@ -1,4 +1,4 @@
-"""Where training images come from: IDX archives or a folder of image files.
+"""Where training images come from: IDX archives, CIFAR-10 batches or a folder of images.
 
 Everything here returns uint8 arrays [N, H, W, C] already at the model's size,
 so the tf.data pipeline only shuffles, batches and scales. No TensorFlow.
@@ -19,6 +19,8 @@ import numpy as np
 from PIL import Image
 
 from aigc_cli.config import DatasetConfig
+from aigc_cli.data.cifar import DOWNLOAD as CIFAR_DOWNLOAD
+from aigc_cli.data.cifar import read_cifar10
 from aigc_cli.errors import DataError
 from aigc_cli.imaging import IMAGE_SUFFIXES, fit_square, read_image, to_array
 
@@ -58,10 +60,14 @@ def load_images(config: DatasetConfig, split: str | None = None) -> ImageSet:
     if config.type == "folder":
         size = None if config.patch_size else config.image_size
         return load_folder(Path(config.path), size, config.channels)
-    found = load_idx_dataset(config.type, split, config.path, config.download)
+    if config.type == "cifar10":
+        found = load_cifar10(split, config.path, config.download)
+    else:
+        found = load_idx_dataset(config.type, split, config.path, config.download)
     images = found.images
     if images.shape[1:] != (config.image_size, config.image_size, config.channels):
-        images = np.stack([fit_square(Image.fromarray(image[..., 0]), config.image_size,
+        images = np.stack([fit_square(Image.fromarray(image[..., 0] if image.shape[-1] == 1
+                                                      else image), config.image_size,
                                       config.channels) for image in images])
     return ImageSet(images, found.labels, found.origin)
 
@@ -89,28 +95,61 @@ def load_idx_dataset(name: str, split: str, path: str | None, download: bool) ->
     Falls back to Keras' downloader when ``download`` is set; otherwise, or
     when that fails too, raises DataError listing every place it looked.
     """
-    looked = []
-    for folder in idx_candidates(name, path):
+    def read(folder: Path) -> ImageSet | None:
         files = [_find_idx_file(folder, stem) for stem in IDX_FILES[split]]
-        if all(files):
-            images = read_idx(files[0], expected_dims=3)
-            labels = read_idx(files[1], expected_dims=1)
-            if len(images) != len(labels):
-                raise DataError(f"{files[0]} has {len(images)} images but {files[1]} has "
-                                f"{len(labels)} labels; the download is incomplete")
-            return ImageSet(images[..., None], labels, str(folder))
-        looked.append(str(folder))
-    if download:
+        if not all(files):
+            return None
+        images = read_idx(files[0], expected_dims=3)
+        labels = read_idx(files[1], expected_dims=1)
+        if len(images) != len(labels):
+            raise DataError(f"{files[0]} has {len(images)} images but {files[1]} has "
+                            f"{len(labels)} labels; the download is incomplete")
+        return ImageSet(images[..., None], labels, str(folder))
+
+    return _first_local_copy(
+        f"{name} ({split} split)", idx_candidates(name, path), read,
+        (lambda: _download_with_keras(name, split)) if download else None,
+        f"Put {IDX_FILES[split][0]}.gz and {IDX_FILES[split][1]}.gz in a folder and set "
+        "dataset.path to it (or set AIGC_DATA_DIR)")
+
+
+def cifar10_candidates(path: str | None) -> list[Path]:
+    """Folders or archives that may hold CIFAR-10, in search order (each folder is also
+    searched for the published subfolders and archives)."""
+    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    return [*([Path(path)] if path else []), *data_roots(), keras_home / "datasets"]
+
+
+def load_cifar10(split: str, path: str | None, download: bool) -> ImageSet:
+    """One split of CIFAR-10 (binary or Python version) from the first local copy."""
+    def read(location: Path) -> ImageSet | None:
+        found = read_cifar10(location, split)
+        return None if found is None else ImageSet(*found, str(location))
+
+    return _first_local_copy(
+        f"cifar10 ({split} split)", cifar10_candidates(path), read,
+        (lambda: _download_cifar10(split)) if download else None,
+        "Put the extracted cifar-10-batches-bin (or -py) folder, or its .tar.gz, in a "
+        "folder and set dataset.path to it (or set AIGC_DATA_DIR)")
+
+
+def _first_local_copy(what: str, candidates: list[Path], read, download, hint: str) -> ImageSet:
+    """``read`` of the first candidate that has the data, else ``download()`` (None:
+    not allowed), else a DataError naming every place looked in and ``hint``."""
+    looked = []
+    for candidate in candidates:
+        found = read(candidate)
+        if found is not None:
+            return found
+        looked.append(str(candidate))
+    if download is not None:
         try:
-            return _download_with_keras(name, split)
+            return download()
         except Exception as error:  # the downloader raises many types offline
             looked.append(f"Keras' downloader ({type(error).__name__}: {error})")
     else:
         looked.append("Keras' downloader (skipped: dataset.download is false)")
-    raise DataError(
-        f"{name} ({split} split) not found; looked in: " + "; ".join(looked) +
-        f". Put {IDX_FILES[split][0]}.gz and {IDX_FILES[split][1]}.gz in a folder and set "
-        "dataset.path to it (or set AIGC_DATA_DIR)")
+    raise DataError(f"{what} not found; looked in: " + "; ".join(looked) + f". {hint}")
 
 
 def _find_idx_file(folder: Path, stem: str) -> Path | None:
@@ -145,6 +184,17 @@ def _download_with_keras(name: str, split: str) -> ImageSet:
     (train_x, train_y), (test_x, test_y) = loader.load_data()
     images, labels = (train_x, train_y) if split == "train" else (test_x, test_y)
     return ImageSet(images[..., None], labels, f"Keras' {name} download")
+
+
+def _download_cifar10(split: str) -> ImageSet:
+    import keras
+
+    name, url, md5 = CIFAR_DOWNLOAD
+    archive = Path(keras.utils.get_file(name, origin=url, file_hash=md5))
+    found = read_cifar10(archive, split)
+    if found is None:
+        raise DataError(f"{archive} holds no CIFAR-10 {split} batches")
+    return ImageSet(*found, f"download {url}")
 
 
 def list_image_files(folder: Path) -> list[Path]:

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from aigc_cli.config import RunConfig, config_hash
 from aigc_cli.data.pipeline import DeviceBatches, preview_batch, training_dataset
-from aigc_cli.data.sources import load_images
+from aigc_cli.data.sources import ImageSet, load_images
 from aigc_cli.models import MODEL_FAMILIES
 from aigc_cli.errors import TrainingDiverged
 from aigc_cli.models.base import GenerativeModel
@@ -60,12 +60,14 @@ class Session:
 def train(config: RunConfig, quiet: bool = False) -> TrainResult:
     """Train (or resume) the run that ``config`` describes."""
     run = RunDir(Path(config.output.run_dir))
+    images = load_images(config.dataset)
+    config = config.with_epochs_resolved(len(images.images))
     training = config.training
     start_step = latest_step(run.checkpoints) if run.checkpoints.is_dir() else 0
     if start_step >= training.steps:
         return TrainResult(run.root, start_step, start_step, "already_complete",
                            tf.train.latest_checkpoint(str(run.checkpoints)))
-    session = build_session(config, run, start_step)
+    session = build_session(config, run, start_step, images)
     resumed_from = session.step  # below start_step when a damaged checkpoint was skipped
     reporter = Reporter(run, session.step, training.steps, training.batch_size,
                         quiet or not session.chief, writes=session.chief)
@@ -81,8 +83,12 @@ def train(config: RunConfig, quiet: bool = False) -> TrainResult:
     return TrainResult(run.root, resumed_from, session.step, reason, session.checkpointer.latest)
 
 
-def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
-    """Data, strategy, model, optimizers and checkpoint, restored when resuming."""
+def build_session(config: RunConfig, run: RunDir, start_step: int,
+                  images: ImageSet | None = None) -> Session:
+    """Data (``images``, else loaded), strategy, model, optimizers and checkpoint,
+    restored when resuming."""
+    images = load_images(config.dataset) if images is None else images
+    config = config.with_epochs_resolved(len(images.images))
     training = config.training
     initialized_from = None
     # Multi-worker strategies must exist before TensorFlow runs anything else.
@@ -92,7 +98,6 @@ def build_session(config: RunConfig, run: RunDir, start_step: int) -> Session:
     if training.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy(training.precision)
-    images = load_images(config.dataset)
     with strategy.scope():
         model = MODEL_FAMILIES.get(config.model.type)(
             config.model, config.optimizer, config.dataset.image_shape, training.seed)

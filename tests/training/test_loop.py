@@ -46,6 +46,19 @@ def test_resume_continues_the_step_count_and_optimizer_state(tiny_config):
     assert again.stop_reason == "already_complete" and again.step == 4
 
 
+def test_epochs_set_the_steps_from_the_dataset_size(idx_folder, tmp_path):
+    data = tiny_config_dict(idx_folder, tmp_path / "run", steps=2, epochs=0.5, sample_every=100)
+    data["optimizer"] = {"generator": {"schedule": "cosine"}}
+    result = train(build_config(data), quiet=True)
+    assert result.step == 4  # ceil(0.5 x 64 images / batch 8); training.steps 2 is ignored
+    recorded = RunDir(result.run_dir).load_config()
+    assert (recorded.training.steps, recorded.training.epochs) == (4, 0.5)
+    assert recorded.optimizer["generator"].decay_steps == 4  # the cosine spans the run
+    data["training"]["epochs"] = 1.0
+    assert (train(build_config(data), quiet=True).start_step, read_metrics(result.run_dir)[-1]
+            ["step"]) == (4, 8)
+
+
 def test_max_seconds_stops_with_a_checkpoint(tiny_config):
     result = train(tiny_config(steps=1000, max_seconds=0.01), quiet=True)
     assert result.stop_reason == "max_seconds"
