@@ -2,6 +2,7 @@
 
 import errno
 
+import pytest
 import tensorflow as tf
 import yaml
 
@@ -33,22 +34,17 @@ def test_checkpoint_write_on_a_full_disk(idx_folder, tmp_path, runner, monkeypat
     assert load_trained_model(tmp_path / "run").step == 2  # restores as before
 
 
-def test_other_files_on_a_full_disk(idx_folder, tmp_path, runner, monkeypatch):
-    def full_disk(path, line):
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+@pytest.mark.parametrize("error, message", [
+    (OSError(errno.ENOSPC, "No space left on device"), "cannot write {}: No space left"),
+    (NotADirectoryError(errno.ENOTDIR, "Not a directory"), "{}: Not a directory; fix or move"),
+])
+def test_other_files_that_cannot_be_written_are_one_line(idx_folder, tmp_path, runner,
+                                                         monkeypatch, error, message):
+    def refuse(path, line):
+        raise type(error)(error.errno, error.strerror, str(path))
 
-    monkeypatch.setattr("aigc_cli.training.rundir.append_line", full_disk)
+    monkeypatch.setattr("aigc_cli.training.rundir.append_line", refuse)
     result = runner.invoke(main, ["train", _config(idx_folder, tmp_path, 2), "-q"])
-    assert result.exit_code == 1
-    assert "cannot write" in result.output and "metrics.jsonl: No space left" in result.output
-
-
-def test_a_file_where_a_folder_should_be_is_one_line(idx_folder, tmp_path, runner, monkeypatch):
-    def blocked(path, line):
-        raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(path))
-
-    monkeypatch.setattr("aigc_cli.training.rundir.append_line", blocked)
-    result = runner.invoke(main, ["train", _config(idx_folder, tmp_path, 2), "-q"])
-    assert result.exit_code == 1
-    assert "metrics.jsonl: Not a directory" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert message.format(tmp_path / "run" / "metrics.jsonl") in result.output
     assert len(result.output.strip().splitlines()) == 1
