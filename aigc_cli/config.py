@@ -172,6 +172,19 @@ class RunConfig:
 TOP_LEVEL = ("model", "dataset", "optimizer", "training", "output")
 
 
+def warn_if_a_schedule_ends_early(config: RunConfig) -> None:
+    """Log a cosine decay that ends before the run does (steps resolved)."""
+    # The decay length is fixed when a run starts (config.yaml records it), so that a
+    # resumed run replays the same schedule; a longer run needs it stretched by hand.
+    steps = config.training.steps
+    for name, settings in config.optimizer.items():
+        if settings.schedule == "cosine" and (settings.decay_steps or steps) < steps:
+            log.warning("optimizer.%s: the cosine decay ends at step %d; steps %d-%d run at "
+                        "1%% of the learning rate (set optimizer.%s.decay_steps=%d to stretch "
+                        "it)", name, settings.decay_steps, settings.decay_steps + 1, steps,
+                        name, steps)
+
+
 def _cosine_decay_filled(optimizer: dict[str, OptimizerConfig],
                          steps: int) -> dict[str, OptimizerConfig]:
     """Cosine schedules without a decay length decay over the whole run."""
@@ -197,15 +210,6 @@ def build_config(data: Any) -> RunConfig:
     training = parse(TrainingConfig, data.get("training"), "training")
     if training.epochs is None:  # else the steps are known once the data is (see above)
         optimizer = _cosine_decay_filled(optimizer, training.steps)
-    for name, settings in optimizer.items():
-        # The decay length is fixed when a run starts (config.yaml records it), so that a
-        # resumed run replays the same schedule; a longer run needs it stretched by hand.
-        if (settings.schedule == "cosine" and settings.decay_steps is not None
-                and settings.decay_steps < training.steps):
-            log.warning("optimizer.%s: the cosine decay ends at step %d; steps %d-%d run at "
-                        "1%% of the learning rate (set optimizer.%s.decay_steps=%d to stretch "
-                        "it)", name, settings.decay_steps, settings.decay_steps + 1,
-                        training.steps, name, training.steps)
     config = RunConfig(model=model, dataset=dataset, optimizer=optimizer, training=training,
                        output=parse(OutputConfig, data.get("output"), "output"))
     model.check(dataset)

@@ -50,7 +50,8 @@ def read_photo(path: Path) -> Photo:
         return _split(array, bits, "PNG", icc_profile, exif)
     with Image.open(path) as image:
         image.load()
-        image_format = image.format or "PNG"
+        # Many camera JPEGs carry a multi-picture block, which Pillow names MPO.
+        image_format = {"MPO": "JPEG", None: "PNG"}.get(image.format, image.format)
         image = ImageOps.exif_transpose(image)  # also drops the orientation tag
     metadata = (image.info.get("icc_profile"), image.info.get("exif"))
     if image.mode in ("I;16", "I;16B", "I"):
@@ -60,6 +61,12 @@ def read_photo(path: Path) -> Photo:
     if image.mode == "P" and "transparency" in image.info:
         mode = "RGBA"
     return _split(np.asarray(image.convert(mode)), 8, image_format, *metadata)
+
+
+def _profile_for(array: np.ndarray, icc_profile: bytes | None) -> bytes | None:
+    """The profile if it describes the channels kept (a CMYK file's does not)."""
+    colour_space = b"GRAY" if array.shape[-1] in (1, 2) else b"RGB "
+    return icc_profile if icc_profile and icc_profile[16:20] == colour_space else None
 
 
 #: Pillow's own decompression-bomb error threshold, applied to every decoder.
@@ -94,7 +101,10 @@ def _upright(array: np.ndarray, exif: bytes | None) -> tuple[np.ndarray, bytes |
     if not exif:
         return array, exif
     tags = Image.Exif()
-    tags.load(exif)
+    try:
+        tags.load(exif)
+    except Exception:  # a damaged EXIF block: the pixels are fine, the block is dropped
+        return array, None
     turn = ORIENTATIONS.get(tags.get(ORIENTATION_TAG))
     if turn is None:
         return array, exif
@@ -109,8 +119,8 @@ def _split(array: np.ndarray, bits: int, image_format: str, icc_profile: bytes |
     scale = 65535.0 if bits == 16 else 255.0
     colour, alpha = (array[..., :-1], array[..., -1:]) if array.shape[-1] in (2, 4) else \
         (array, None)
-    return Photo(colour.astype(np.float32) / scale, alpha, bits, image_format, icc_profile,
-                 exif)
+    return Photo(colour.astype(np.float32) / scale, alpha, bits, image_format,
+                 _profile_for(colour, icc_profile), exif)
 
 
 def encode_photo(pixels: np.ndarray, like: Photo) -> bytes:

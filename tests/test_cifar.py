@@ -93,6 +93,40 @@ def test_a_pickle_that_would_run_code_is_refused_unrun(tmp_path, monkeypatch):
     assert not (tmp_path / "pwned").exists()
 
 
+class _HugeArray:
+    def __reduce__(self):  # a few bytes that would allocate 1.2 GB
+        return (np.ndarray((0,), np.uint8).__reduce__()[0], (np.ndarray, (400000, 3072), b"B"))
+
+
+class _ConstructedArray:
+    def __reduce__(self):
+        return (np.ndarray, ((400000, 3072), "u1"))
+
+
+@pytest.mark.parametrize("batch, message", [
+    ({b"data": _HugeArray(), b"labels": []}, "refused numpy array reconstruction"),
+    ({b"data": _ConstructedArray(), b"labels": []}, "refused to construct numpy.ndarray"),
+    ({b"data": np.array([{}], dtype=object), b"labels": [0]}, "refused numpy dtype object"),
+    ({b"data": _planar(_batch(0)[0]), b"labels": [1, 2]}, "3 images need as many labels"),
+    ({b"data": _planar(_batch(0)[0]), b"labels": [1, 2, 10]}, "labels in 0-9"),
+    ([1, 2], "not a dict"),
+])
+def test_python_batches_that_are_not_cifar_are_refused(tmp_path, batch, message):
+    folder = tmp_path / "cifar10"
+    _write_all(folder, _python, "")
+    (folder / "test_batch").write_bytes(pickle.dumps(batch, protocol=2))
+    with pytest.raises(DataError, match=message):
+        load_images(_config(tmp_path, "test"))
+
+
+def test_a_file_far_larger_than_a_batch_is_not_read(tmp_path, monkeypatch):
+    folder = tmp_path / "cifar10"
+    _write_all(folder, _binary, ".bin")
+    monkeypatch.setattr("aigc_cli.data.cifar.MAX_BATCH_BYTES", 1000)
+    with pytest.raises(DataError, match="far more than a CIFAR-10 batch"):
+        load_images(_config(tmp_path, "test"))
+
+
 def test_damaged_and_missing_copies_name_the_file_and_every_place(tmp_path, monkeypatch):
     folder = tmp_path / "cifar10"
     _write_all(folder, _binary, ".bin")

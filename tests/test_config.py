@@ -72,18 +72,6 @@ def test_overrides_are_typed_and_validated_like_the_file():
         load_config(FIXTURES / "valid.yaml", ["training.steps.x=1"])
 
 
-def test_a_run_longer_than_its_cosine_decay_is_warned_about(tmp_path, aigc_log):
-    cosine = ["optimizer.generator.schedule=cosine", "training.steps=300"]
-    first = load_config(FIXTURES / "valid.yaml", cosine)
-    assert first.optimizer["generator"].decay_steps == 300 and not aigc_log.records
-    saved = tmp_path / "config.yaml"
-    saved.write_text(dump_config(first))  # as a run dir records it; then resumed for longer
-    longer = load_config(saved, ["training.steps=500"])
-    assert longer.optimizer["generator"].decay_steps == 300
-    assert "optimizer.generator: the cosine decay ends at step 300" in aigc_log.text
-    assert "decay_steps=500" in aigc_log.text
-
-
 def test_override_creates_missing_sections():
     data = apply_overrides({}, ["optimizer.discriminator.learning_rate=0.01"])
     assert data == {"optimizer": {"discriminator": {"learning_rate": 0.01}}}

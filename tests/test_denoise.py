@@ -2,7 +2,7 @@ import hashlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from aigc_cli.cli import main
 from aigc_cli.denoise import TiledDenoiser, estimate_sigma, load_denoiser
@@ -86,22 +86,49 @@ def test_sixteen_bit_tiff_goes_back_as_sixteen_bits(tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out.tif")), values)
 
 
-@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
-def test_colour_profile_and_camera_data_are_kept_orientation_applied(tmp_path, suffix):
+def _tagged_image(orientation: int = 6):
     from PIL import ImageCms
+
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     exif = Image.Exif()
-    exif[0x010F], exif[0x0112] = "Camera maker", 6  # Make; Orientation: rotate 90
-    image = Image.fromarray(np.zeros((8, 16, 3), np.uint8))
+    exif[0x010F], exif[0x0112] = "Camera maker", orientation  # Make; Orientation
+    pixels = np.arange(8 * 16 * 3, dtype=np.uint8).reshape(8, 16, 3)  # every pixel differs
+    return Image.fromarray(pixels), profile, exif
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
+def test_colour_profile_and_camera_data_are_kept_orientation_applied(tmp_path, suffix):
+    image, profile, exif = _tagged_image()
     image.save(tmp_path / f"x{suffix}", icc_profile=profile, exif=exif)
     photo = read_photo(tmp_path / f"x{suffix}")
-    assert photo.pixels.shape[:2] == (16, 8)
+    assert photo.pixels.shape[:2] == (16, 8) and photo.format in ("PNG", "JPEG", "WEBP")
     (tmp_path / f"y{suffix}").write_bytes(encode_photo(photo.pixels, photo))
     with Image.open(tmp_path / f"y{suffix}") as written:
         written.load()
         assert written.info.get("icc_profile") == profile
         assert written.getexif().get(0x010F) == "Camera maker"
         assert 0x0112 not in written.getexif()  # applied, so not applied twice
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_png_orientation_is_applied_as_pillow_applies_it(tmp_path, orientation):
+    image, _, exif = _tagged_image(orientation)
+    image.save(tmp_path / "x.png", exif=exif)  # PNG pixels come through TF's decoder
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "x.png")))
+    np.testing.assert_array_equal(np.rint(read_photo(tmp_path / "x.png").pixels * 255), expected)
+
+
+def test_camera_jpegs_stay_jpegs_and_a_cmyk_profile_is_not_kept_on_rgb(tmp_path):
+    image, profile, exif = _tagged_image()
+    image.save(tmp_path / "camera.jpg", format="MPO", save_all=True, append_images=[image],
+               exif=exif)  # a multi-picture JPEG, as many cameras write
+    assert Image.open(tmp_path / "camera.jpg").format == "MPO"
+    photo = read_photo(tmp_path / "camera.jpg")
+    assert photo.format == "JPEG" and photo.exif
+    cmyk = profile[:16] + b"CMYK" + profile[20:]
+    Image.fromarray(np.zeros((8, 8, 4), np.uint8), "CMYK").save(tmp_path / "print.jpg",
+                                                                icc_profile=cmyk)
+    assert read_photo(tmp_path / "print.jpg").icc_profile is None  # pixels became RGB
 
 
 def test_denoise_refuses_to_write_over_an_input_even_with_overwrite(tiny_denoiser_run, tmp_path,

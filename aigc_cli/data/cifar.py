@@ -25,6 +25,9 @@ ARCHIVE_NAMES = ("cifar-10-binary.tar.gz", "cifar-10-python.tar.gz",
 DOWNLOAD = ("cifar-10-python.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
             "c58f30108f718f92721af3b95e74349a")  # file name, URL, MD5 published beside it
 SIDE, RECORD = 32, 1 + 3 * 32 * 32
+CLASSES = 10
+#: A published batch is 30.7 MB (binary) or 31 MB (Python): anything far larger is not one.
+MAX_BATCH_BYTES = 64 * 2**20
 
 
 def read_cifar10(location: Path, split: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -38,7 +41,7 @@ def read_cifar10(location: Path, split: str) -> tuple[np.ndarray, np.ndarray] | 
         for suffix in (".bin", ""):
             files = [folder / f"{batch}{suffix}" for batch in BATCHES[split]]
             if all(path.is_file() for path in files):
-                return _stack([_decode(path.read_bytes(), path) for path in files])
+                return _stack([_decode(_read_capped(path), path) for path in files])
     for name in ARCHIVE_NAMES:
         if (location / name).is_file():
             return _from_archive(location / name, split)
@@ -57,11 +60,23 @@ def _from_archive(path: Path, split: str) -> tuple[np.ndarray, np.ndarray] | Non
                 member = members.get(f"{batch}.bin") or members.get(batch)
                 if member is None:
                     return None
-                parts.append(_decode(archive.extractfile(member).read(),
-                                     f"{path}:{member.name}"))
+                name = f"{path}:{member.name}"
+                _check_size(member.size, name)
+                parts.append(_decode(archive.extractfile(member).read(), name))
     except (tarfile.TarError, OSError, EOFError) as error:
         raise DataError(f"cannot read {path}: {error}; the archive is damaged") from None
     return _stack(parts)
+
+
+def _read_capped(path: Path) -> bytes:
+    _check_size(path.stat().st_size, path)
+    return path.read_bytes()
+
+
+def _check_size(size: int, name) -> None:
+    if size > MAX_BATCH_BYTES:
+        raise DataError(f"{name} is {size / 2**20:.0f} MB, far more than a CIFAR-10 batch "
+                        f"(31 MB); it is not one")
 
 
 def _decode(data: bytes, name) -> tuple[np.ndarray, np.ndarray]:
@@ -70,13 +85,21 @@ def _decode(data: bytes, name) -> tuple[np.ndarray, np.ndarray]:
             raise DataError(f"{name} is not a CIFAR-10 binary batch ({len(data)} bytes is not "
                             f"a multiple of {RECORD})")
         records = np.frombuffer(data, np.uint8).reshape(-1, RECORD)
-        return _images(records[:, 1:], name), records[:, 0].copy()
-    try:
-        batch = _ArraysOnlyUnpickler(io.BytesIO(data), encoding="bytes").load()
-        pixels, labels = (_entry(batch, key) for key in ("data", "labels"))
-    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError) as error:
-        raise DataError(f"{name} is not a CIFAR-10 Python batch: {error}") from None
-    return _images(np.asarray(pixels, np.uint8), name), np.asarray(labels, np.uint8)
+        images, labels = _images(records[:, 1:], name), records[:, 0].copy()
+    else:
+        try:
+            batch = _ArraysOnlyUnpickler(io.BytesIO(data), encoding="bytes").load()
+            pixels, labels = (_entry(batch, key) for key in ("data", "labels"))
+            pixels, labels = np.asarray(pixels, np.uint8), np.asarray(labels, np.int64)
+        except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError,
+                OverflowError) as error:
+            raise DataError(f"{name} is not a CIFAR-10 Python batch: {error}") from None
+        images = _images(pixels, name)
+    if labels.shape != (len(images),) or labels.min(initial=0) < 0 \
+            or labels.max(initial=0) >= CLASSES:
+        raise DataError(f"{name}: {len(images)} images need as many labels in 0-{CLASSES - 1}; "
+                        f"got {labels.size} ({labels.min(initial=0)}-{labels.max(initial=0)})")
+    return images, labels.astype(np.uint8)
 
 
 def _entry(batch, key: str):
@@ -102,12 +125,9 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
     """Builds what a CIFAR batch holds (dicts, lists, bytes, ints, NumPy arrays) and
     refuses every other global, which is how a pickle would run code."""
 
-    ALLOWED = {"_reconstruct": np.ndarray((0,), np.uint8).__reduce__()[0],
-               "scalar": np.uint8(0).__reduce__()[0], "ndarray": np.ndarray, "dtype": np.dtype}
-
     def find_class(self, module: str, name: str):
-        if module.split(".")[0] == "numpy" and name in self.ALLOWED:
-            return self.ALLOWED[name]
+        if module.split(".")[0] == "numpy" and name in _NUMPY_GLOBALS:
+            return _NUMPY_GLOBALS[name]
         if (module, name) == ("_codecs", "encode"):  # how protocol 2 stores bytes
             return _latin1_encode
         raise pickle.UnpicklingError(f"refused to load {module}.{name} (a CIFAR-10 batch "
@@ -118,3 +138,33 @@ def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
     if encoding not in ("latin1", "latin-1"):
         raise pickle.UnpicklingError(f"refused to decode with codec {encoding!r}")
     return text.encode("latin1")
+
+
+class _NdarrayToken:
+    """Stands for ``numpy.ndarray`` in a pickle: accepted as ``_reconstruct``'s first
+    argument, refused as a constructor (``ndarray(shape)`` would allocate any size)."""
+
+    def __new__(cls, *args, **kwargs):
+        raise pickle.UnpicklingError("refused to construct numpy.ndarray directly")
+
+
+_NUMPY_RECONSTRUCT = np.ndarray((0,), np.uint8).__reduce__()[0]
+
+
+def _reconstruct(cls, shape, dtype_code):
+    # NumPy's own pickles always start from an empty array and fill it from the data
+    # (whose size the file bounds); another shape would allocate whatever it names.
+    if cls is not _NdarrayToken or tuple(shape) != (0,):
+        raise pickle.UnpicklingError(f"refused numpy array reconstruction of shape {shape}")
+    return _NUMPY_RECONSTRUCT(np.ndarray, (0,), dtype_code)
+
+
+def _dtype(*args):
+    dtype = np.dtype(*args)
+    if dtype.hasobject or dtype.kind == "V":
+        raise pickle.UnpicklingError(f"refused numpy dtype {dtype} (only plain numbers)")
+    return dtype
+
+
+_NUMPY_GLOBALS = {"_reconstruct": _reconstruct, "ndarray": _NdarrayToken, "dtype": _dtype,
+                  "scalar": np.uint8(0).__reduce__()[0]}  # one number from its bytes

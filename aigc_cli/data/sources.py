@@ -116,8 +116,11 @@ def load_idx_dataset(name: str, split: str, path: str | None, download: bool) ->
 def cifar10_candidates(path: str | None) -> list[Path]:
     """Folders or archives that may hold CIFAR-10, in search order (each folder is also
     searched for the published subfolders and archives)."""
-    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
-    return [*([Path(path)] if path else []), *data_roots(), keras_home / "datasets"]
+    keras_datasets = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+    # Keras 2 extracted its download into datasets/cifar-10-batches-py, Keras 3 one level
+    # down in datasets/cifar-10-batches-py-target/.
+    return [*([Path(path)] if path else []), *data_roots(), keras_datasets,
+            keras_datasets / "cifar-10-batches-py-target"]
 
 
 def load_cifar10(split: str, path: str | None, download: bool) -> ImageSet:

@@ -17,7 +17,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from aigc_cli.config import RunConfig, config_hash
+from aigc_cli.config import RunConfig, config_hash, warn_if_a_schedule_ends_early
 from aigc_cli.data.pipeline import DeviceBatches, preview_batch, training_dataset
 from aigc_cli.data.sources import ImageSet, load_images
 from aigc_cli.models import MODEL_FAMILIES
@@ -60,13 +60,16 @@ class Session:
 def train(config: RunConfig, quiet: bool = False) -> TrainResult:
     """Train (or resume) the run that ``config`` describes."""
     run = RunDir(Path(config.output.run_dir))
-    images = load_images(config.dataset)
-    config = config.with_epochs_resolved(len(images.images))
+    images = None
+    if config.training.epochs is not None:  # the run's length depends on the data
+        images = load_images(config.dataset)
+        config = config.with_epochs_resolved(len(images.images))
     training = config.training
     start_step = latest_step(run.checkpoints) if run.checkpoints.is_dir() else 0
     if start_step >= training.steps:
         return TrainResult(run.root, start_step, start_step, "already_complete",
                            tf.train.latest_checkpoint(str(run.checkpoints)))
+    warn_if_a_schedule_ends_early(config)
     session = build_session(config, run, start_step, images)
     resumed_from = session.step  # below start_step when a damaged checkpoint was skipped
     reporter = Reporter(run, session.step, training.steps, training.batch_size,

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -46,17 +47,24 @@ def test_resume_continues_the_step_count_and_optimizer_state(tiny_config):
     assert again.stop_reason == "already_complete" and again.step == 4
 
 
-def test_epochs_set_the_steps_from_the_dataset_size(idx_folder, tmp_path):
+def test_epochs_set_the_steps_and_a_resumed_run_keeps_its_schedule(idx_folder, tmp_path,
+                                                                    aigc_log):
     data = tiny_config_dict(idx_folder, tmp_path / "run", steps=2, epochs=0.5, sample_every=100)
     data["optimizer"] = {"generator": {"schedule": "cosine"}}
     result = train(build_config(data), quiet=True)
     assert result.step == 4  # ceil(0.5 x 64 images / batch 8); training.steps 2 is ignored
-    recorded = RunDir(result.run_dir).load_config()
+    run = RunDir(result.run_dir)
+    recorded = run.load_config()
     assert (recorded.training.steps, recorded.training.epochs) == (4, 0.5)
     assert recorded.optimizer["generator"].decay_steps == 4  # the cosine spans the run
-    data["training"]["epochs"] = 1.0
-    assert (train(build_config(data), quiet=True).start_step, read_metrics(result.run_dir)[-1]
-            ["step"]) == (4, 8)
+    assert not aigc_log.records
+    # Resumed from its own config.yaml for one epoch: 8 steps, the decay still ends at 4.
+    longer = recorded.replace(training=dataclasses.replace(recorded.training, epochs=1.0))
+    again = train(longer, quiet=True)
+    assert (again.start_step, again.step) == (4, 8)
+    assert run.load_config().optimizer["generator"].decay_steps == 4
+    assert "the cosine decay ends at step 4; steps 5-8" in aigc_log.text
+    assert "optimizer.generator.decay_steps=8" in aigc_log.text
 
 
 def test_max_seconds_stops_with_a_checkpoint(tiny_config):
