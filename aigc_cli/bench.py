@@ -45,7 +45,8 @@ def bench(config: RunConfig, steps: int, warmup: int, quiet: bool = True,
     """
     training = config.training
     with tempfile.TemporaryDirectory(prefix="aigc-bench-") as work, StopRequest() as stop:
-        tool = ToolLoop(config, RunDir(Path(work) / "run"), warmup, quiet, stop)
+        tool = ToolLoop(config, RunDir(Path(work) / "run"), warmup, quiet, stop,
+                        total_steps=warmup + rounds * steps)
         plain = PlainLoop(config, warmup)
         tool_seconds, plain_steps = [], []
         try:
@@ -91,13 +92,13 @@ class ToolLoop:
     forcing them into a short window would overstate what they cost."""
 
     def __init__(self, config: RunConfig, run: RunDir, warmup: int, quiet: bool,
-                 stop: StopRequest):
+                 stop: StopRequest, total_steps: int):
         training = config.training
         self.window_training = dataclasses.replace(training, max_seconds=None, eval_every=0)
         self.config = config.replace(output=dataclasses.replace(config.output,
                                                                 run_dir=str(run.root)))
         self.session = build_session(self.config, run, 0)
-        self.reporter = Reporter(run, 0, 10**9, training.batch_size, quiet)
+        self.reporter = Reporter(run, 0, total_steps, training.batch_size, quiet)
         self.stop = stop
         self.window(warmup)  # tracing, first grid and checkpoint
 

@@ -376,8 +376,9 @@ def evaluate(source: str, as_json: bool, split: str, limit: int | None,
 @click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
               help="Timed windows per loop, taken in turns; medians are compared.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@quiet_option
 def bench(config_path: str, overrides: tuple[str, ...], steps: int, warmup: int, rounds: int,
-          as_json: bool) -> None:
+          as_json: bool, quiet: bool) -> None:
     """Measure training, sampling and denoising speed of a config on this machine.
 
     Training runs through the tool's loop (pipeline, logging, grids and a
@@ -395,7 +396,7 @@ def bench(config_path: str, overrides: tuple[str, ...], steps: int, warmup: int,
     _tensorflow()
     from aigc_cli.bench import bench as run_bench
 
-    result = run_bench(config, steps, warmup, rounds=rounds)
+    result = run_bench(config, steps, warmup, quiet=quiet, rounds=rounds)
     if as_json:
         click.echo(json.dumps(result))
         return

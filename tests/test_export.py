@@ -79,6 +79,7 @@ def test_bench_reports_both_loops_and_sampling(idx_folder, tmp_path, runner):
     assert report["reference_loop"]["step_ms_p90"] >= report["reference_loop"]["step_ms_median"]
     assert report["sampling"]["images_per_sec"] > 0 and report["peak_memory_mb"] > 100
     assert not (tmp_path / "unused").exists()  # the timed run lives in a temporary folder
+    assert "10/10" in result.stderr  # the tool loop's bar: 1 warm-up + 3 rounds x 3 steps
 
 
 def test_bench_reports_denoising_megapixels(tiny_denoiser_run, runner):
