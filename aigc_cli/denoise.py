@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from aigc_cli.data.sources import list_image_files
 from aigc_cli.denoise_io import encode_photo, read_photo
@@ -20,6 +19,7 @@ from aigc_cli.errors import InputError
 from aigc_cli.models.assets import (BUILTIN_DENOISERS, builtin_denoiser_path,
                                     has_builtin_denoiser, load_model_asset)
 from aigc_cli.utils.files import atomic_write_bytes
+from aigc_cli.utils.progress import progress
 
 log = logging.getLogger("aigc")
 
@@ -155,8 +155,7 @@ def denoise_files(input_path: Path, output_root: Path, model_reference: str | No
     targets = [output_path(source, input_path, output_root) for source in files]
     _refuse_writing_over_inputs(files, targets)
     report, runners = DenoiseReport(), {}
-    for source, target in tqdm(list(zip(files, targets)), unit="img", disable=quiet,
-                               desc="denoise"):
+    for source, target in progress(list(zip(files, targets)), "denoise", quiet, unit="img"):
         try:
             photo = read_photo(source)
         except Exception as error:  # unreadable files are reported, not fatal

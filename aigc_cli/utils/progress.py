@@ -1,4 +1,5 @@
-"""The one tqdm bar style of the tool's long loops (stderr; ``--quiet`` turns it off)."""
+"""The tqdm bar of the tool's per-item loops (stderr; ``--quiet`` turns it off); training
+and sampling keep their own bars, which carry losses and byte counts."""
 
 from __future__ import annotations
 
