@@ -22,7 +22,8 @@ def test_kill_9_mid_training_then_rerun_resumes_and_finishes(idx_folder, tmp_pat
     process = subprocess.Popen([sys.executable, "-m", "aigc_cli.cli", "train", str(config), "-q"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not list((run_dir / "checkpoints").glob("ckpt-1[0-9]*.index")):
+    state = run_dir / "checkpoints" / "checkpoint"  # names a checkpoint once it is whole
+    while not (state.is_file() and 'model_checkpoint_path: "ckpt-1' in state.read_text()):
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)  # no handler runs: as a power cut would
