@@ -271,7 +271,7 @@ precision_option = click.option(
 def denoise(input_path: str, output: str | None, model_reference: str | None,
             sigma: float | None, tile: int, ensemble: int, precision: str, overwrite: bool,
             quiet: bool) -> None:
-    """Remove noise from a photo or a folder of photos (PNG 8/16-bit, JPEG, BMP, WebP).
+    """Remove noise from a photo or a folder of photos (PNG 8/16-bit, JPEG, TIFF, WebP, BMP).
 
     Gray and colour images; alpha channels pass through; inputs are never
     written over. Unreadable files are reported and skipped (exit code 2).

@@ -16,6 +16,7 @@ import tensorflow as tf
 from aigc_cli.data.sources import list_image_files
 from aigc_cli.denoise_io import encode_photo, read_photo
 from aigc_cli.errors import InputError
+from aigc_cli.imaging import IMAGE_FORMATS
 from aigc_cli.models.assets import (BUILTIN_DENOISERS, builtin_denoiser_path,
                                     has_builtin_denoiser, load_model_asset)
 from aigc_cli.utils.files import atomic_write_bytes
@@ -151,7 +152,7 @@ def denoise_files(input_path: Path, output_root: Path, model_reference: str | No
     """Denoise a file or every image under a folder into ``output_root``."""
     files = [input_path] if input_path.is_file() else list_image_files(input_path)
     if not files:
-        raise InputError(f"no images (PNG, JPEG, BMP, WebP) under {input_path}")
+        raise InputError(f"no images ({IMAGE_FORMATS}) under {input_path}")
     targets = [output_path(source, input_path, output_root) for source in files]
     _refuse_writing_over_inputs(files, targets)
     report, runners = DenoiseReport(), {}
@@ -170,9 +171,12 @@ def denoise_files(input_path: Path, output_root: Path, model_reference: str | No
         except InputError as error:
             report.failed.append(f"{source}: {error}")
             continue
+        denoised = runners[channels](photo.pixels, sigma)
+        # A mode the format cannot store fails here, with OSError too from Pillow ("cannot
+        # write mode ... as ..."); encoding is in memory, so no OSError here is the disk's.
         try:
-            encoded = encode_photo(runners[channels](photo.pixels, sigma), photo)
-        except (ValueError, TypeError, KeyError) as error:  # a mode its format cannot store
+            encoded = encode_photo(denoised, photo)
+        except (ValueError, TypeError, KeyError, OSError) as error:
             report.failed.append(f"{source}: cannot write it back as {photo.format}: {error}")
             continue
         atomic_write_bytes(target, encoded, durable=False)

@@ -12,6 +12,7 @@ from PIL import Image, ImageOps
 from aigc_cli.utils.files import atomic_write_bytes
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
+IMAGE_FORMATS = "PNG, JPEG, BMP, WebP, GIF, TIFF"  # what IMAGE_SUFFIXES name, for messages
 
 
 def read_image(path: str | Path, draft_size: int | None = None) -> Image.Image:

@@ -77,6 +77,18 @@ def test_sixteen_bit_png_keeps_sixteen_bits(tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out.png")), values)
 
 
+def test_sixteen_bit_rgb_png_keeps_sixteen_bits(tmp_path):
+    import tensorflow as tf
+
+    values = (np.arange(8 * 8 * 3, dtype=np.uint16) * 811).reshape(8, 8, 3)  # Pillow cannot
+    (tmp_path / "deep.png").write_bytes(tf.io.encode_png(values).numpy())  # write RGB 16-bit
+    photo = read_photo(tmp_path / "deep.png")
+    assert photo.bits == 16 and photo.pixels.shape == (8, 8, 3)
+    (tmp_path / "out.png").write_bytes(encode_photo(photo.pixels, photo))
+    again = tf.io.decode_png((tmp_path / "out.png").read_bytes(), dtype=tf.uint16).numpy()
+    np.testing.assert_array_equal(again, values)
+
+
 def test_sixteen_bit_tiff_goes_back_as_sixteen_bits(tmp_path):
     values = np.arange(0, 65536, 1021, dtype=np.uint16)[:64].reshape(8, 8)
     Image.fromarray(values).save(tmp_path / "deep.tif")
@@ -184,6 +196,38 @@ def test_denoise_folder_keeps_layout_skips_corrupt_files_and_leaves_inputs(
     inside = runner.invoke(main, ["denoise", str(photos), "-o", str(photos / "x"),
                                   "--model", str(tiny_denoiser_run)])
     assert inside.exit_code == 2 and "inside the input" in inside.output
+
+
+def test_a_single_file_goes_to_a_sibling_folder_and_an_unwritable_one_is_skipped(
+        tiny_denoiser_run, tmp_path, runner, monkeypatch):
+    import aigc_cli.denoise as denoise_module
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (20, 24), dtype=np.uint8)).save(photos / "a.png")
+    Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(photos / "b.bmp")
+    result = runner.invoke(main, ["denoise", str(photos / "a.png"), "--model",
+                                  str(tiny_denoiser_run), "--sigma", "10"])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (photos / "a_denoised").iterdir()] == ["a.png"]
+    assert "img" in result.stderr  # the progress bar
+    (photos / "a_denoised" / "a.png").unlink()
+    (photos / "a_denoised").rmdir()
+
+    real_encode = denoise_module.encode_photo
+
+    def encode(pixels, like):  # what Pillow says of a mode its format cannot store
+        if like.format == "BMP":
+            raise OSError("cannot write mode I;16 as BMP")
+        return real_encode(pixels, like)
+
+    monkeypatch.setattr(denoise_module, "encode_photo", encode)
+    both = runner.invoke(main, ["denoise", str(photos), "-o", str(tmp_path / "out"), "--model",
+                                str(tiny_denoiser_run), "--sigma", "10", "-q"])
+    assert both.exit_code == 2 and "b.bmp: cannot write it back as BMP" in both.output
+    assert "1 of 2 files could not be denoised" in both.output
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.png"]  # the other one is written
 
 
 def test_a_one_off_first_call_cost_is_not_charged_per_image():
@@ -322,3 +366,27 @@ def test_bfloat16_inference_computes_in_bfloat16_and_stays_close():
     assert conv_dtypes(half)[-1] == "float32"  # the noise estimate keeps full precision
     difference = np.abs(TiledDenoiser(half)(image, 0.1) - TiledDenoiser(full)(image, 0.1))
     assert 0 < difference.max() < 4 / 255 and difference.mean() < 1 / 255
+
+
+def test_compare_bm3d_reports_both_or_says_how_to_install_it(tiny_denoiser_run, tmp_path, runner,
+                                                             monkeypatch):
+    import json
+    import sys
+
+    from conftest import make_photo_folder
+
+    clean = make_photo_folder(tmp_path / "clean_test", count=2, size=48)
+    args = ["eval", str(tiny_denoiser_run), "--clean", str(clean), "--sigma", "25",
+            "--compare", "bm3d", "--json", "-q"]
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "bm3d", None)  # as if the extra were not installed
+        missing = runner.invoke(main, args)
+    assert missing.exit_code == 2 and "pip install 'aigc[bm3d]'" in missing.output
+    assert "Traceback" not in missing.output
+    pytest.importorskip("bm3d")
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["bm3d"]
+    assert [row["image"] for row in report["per_image"]] == ["0.png", "1.png"]
+    assert report["psnr"] > report["noisy_psnr"] + 3  # BM3D does denoise the same noisy images
+    assert report["noisy_psnr"] == json.loads(result.stdout)["noisy_psnr"]

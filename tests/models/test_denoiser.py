@@ -182,3 +182,69 @@ def test_denoiser_trains_in_mixed_bfloat16_with_a_float32_output():
         assert model.denoise(noisy, tf.fill((4,), 0.1)).dtype == tf.float32
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_synthesized_noise_is_fixed_or_drawn_per_image_and_not_clipped():
+    from aigc_cli.data.noise import add_gaussian_noise, sigma_range
+
+    clean = tf.fill((64, 16, 16, 3), 0.98)
+    seed = tf.constant([3, 4], tf.int64)
+    noisy, same, sigma = add_gaussian_noise(clean, sigma_range(25), seed)
+    assert same is clean and np.all(sigma.numpy() == np.float32(25 / 255))
+    residual = (noisy - clean).numpy()
+    assert residual.std() == pytest.approx(25 / 255, rel=0.02)
+    assert noisy.numpy().max() > 1.1  # the published convention: no clipping
+    noisy_again, _, _ = add_gaussian_noise(clean, sigma_range(25), seed)
+    np.testing.assert_array_equal(noisy_again, noisy)  # a stateless seed: reproducible
+    _, _, blind = add_gaussian_noise(clean, sigma_range([0, 55]), seed)
+    levels = blind.numpy() * 255
+    assert levels.min() >= 0 and levels.max() <= 55 and levels.std() > 10  # one level per image
+    per_image = (add_gaussian_noise(clean, sigma_range([0, 55]), seed)[0] - clean).numpy()
+    np.testing.assert_allclose(per_image.std(axis=(1, 2, 3)), blind.numpy(), rtol=0.1, atol=0.002)
+
+
+def test_a_colour_denoiser_trains_on_colour_patches_at_a_fixed_sigma(tmp_path):
+    from aigc_cli.config import build_config
+    from aigc_cli.denoise import TiledDenoiser
+    from aigc_cli.inference import load_trained_model
+    from aigc_cli.training.loop import train
+
+    from conftest import TINY_DENOISER
+
+    data = make_photo_folder(tmp_path / "clean", channels=3)
+    config = build_config({
+        "model": dict(TINY_DENOISER),
+        "dataset": {"type": "folder", "path": str(data), "channels": 3, "patch_size": 16,
+                    "random_rotations": True, "noise": {"sigma": 25}},
+        "training": {"batch_size": 4, "steps": 2, "log_every": 1, "sample_every": 2,
+                     "checkpoint_every": 2, "preview_images": 4},
+        "output": {"run_dir": str(tmp_path / "colour_run")}})
+    run_dir = train(config, quiet=True).run_dir
+    model = load_trained_model(run_dir).model
+    assert model.denoiser.input_shape[0][-1] == 3
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").open()]
+    assert [r["step"] for r in records] == [1, 2] and all(np.isfinite(r["loss"]) for r in records)
+    image = np.random.default_rng(0).uniform(0, 1, (30, 26, 3)).astype(np.float32)
+    assert TiledDenoiser(model)(image, 25 / 255).shape == image.shape
+
+
+def test_init_from_a_builtin_model_copies_its_weights(tmp_path):
+    from aigc_cli.config import build_config
+    from aigc_cli.models.assets import builtin_denoiser_path, load_model_asset
+    from aigc_cli.training.loop import build_session
+    from aigc_cli.training.rundir import RunDir
+
+    data = make_photo_folder(tmp_path / "my_photos")
+    raw = {"model": {"type": "denoiser", "depth": 15, "width": 64, "batch_norm": False,
+                     "noise_map": True, "half_resolution": True},
+           "dataset": {"type": "folder", "path": str(data), "channels": 1, "patch_size": 16,
+                       "noise": {"sigma": [0, 55]}},
+           "training": {"batch_size": 4, "steps": 1, "init_from": "gray"},
+           "output": {"run_dir": str(tmp_path / "finetune")}}
+    session = build_session(build_config(raw), RunDir(tmp_path / "finetune"), 0)
+    shipped = load_model_asset(builtin_denoiser_path("gray", "training.init_from")).denoiser
+    weights = session.model.denoiser.get_weights()
+    assert len(weights) == len(shipped.get_weights())
+    for mine, theirs in zip(weights, shipped.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    assert np.abs(weights[-1]).sum() + np.abs(weights[-2]).sum() > 0  # not a fresh zero output
