@@ -263,7 +263,8 @@ precision_option = click.option(
 @click.option("--sigma", type=click.FloatRange(min=0, max=255), default=None,
               help="Noise std-dev in 0-255 units (default: estimated per image).")
 @click.option("--tile", type=click.IntRange(min=16), default=512, show_default=True,
-              help="Tile size in pixels: bounds memory on large photos; the result is the same.")
+              help="Tile size in pixels: bounds memory on large photos; the result is the whole-image "
+                   "one within float rounding.")
 @ensemble_option
 @precision_option
 @click.option("--overwrite", is_flag=True, help="Write into an output folder that has files.")

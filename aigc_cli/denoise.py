@@ -1,7 +1,7 @@
 """``aigc denoise``: clean noisy photos with a trained or built-in denoiser.
 
 Large images run in overlapping tiles whose margins cover the network's
-receptive field, so tiling changes nothing but the memory it takes.
+receptive field, so tiling changes only the memory it takes (and float rounding).
 """
 
 from __future__ import annotations

@@ -211,7 +211,7 @@ def test_a_single_file_goes_to_a_sibling_folder_and_an_unwritable_one_is_skipped
                                   str(tiny_denoiser_run), "--sigma", "10"])
     assert result.exit_code == 0, result.output
     assert [p.name for p in (photos / "a_denoised").iterdir()] == ["a.png"]
-    assert "img" in result.stderr  # the progress bar
+    assert "denoise" in result.stderr and ("img/s" in result.stderr or "s/img" in result.stderr)
     (photos / "a_denoised" / "a.png").unlink()
     (photos / "a_denoised").rmdir()
 
@@ -382,7 +382,7 @@ def test_compare_bm3d_reports_both_or_says_how_to_install_it(tiny_denoiser_run, 
         patch.setitem(sys.modules, "bm3d", None)  # as if the extra were not installed
         missing = runner.invoke(main, args)
     assert missing.exit_code == 2 and "pip install 'aigc[bm3d]'" in missing.output
-    assert "Traceback" not in missing.output
+    assert isinstance(missing.exception, SystemExit)  # a user error, not a crash
     pytest.importorskip("bm3d")
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output

@@ -200,7 +200,7 @@ def test_synthesized_noise_is_fixed_or_drawn_per_image_and_not_clipped():
     levels = blind.numpy() * 255
     assert levels.min() >= 0 and levels.max() <= 55 and levels.std() > 10  # one level per image
     per_image = (add_gaussian_noise(clean, sigma_range([0, 55]), seed)[0] - clean).numpy()
-    np.testing.assert_allclose(per_image.std(axis=(1, 2, 3)), blind.numpy(), rtol=0.1, atol=0.002)
+    np.testing.assert_allclose(per_image.std(axis=(1, 2, 3)), blind.numpy(), rtol=0.15, atol=0.002)
 
 
 def test_a_colour_denoiser_trains_on_colour_patches_at_a_fixed_sigma(tmp_path):
@@ -226,6 +226,8 @@ def test_a_colour_denoiser_trains_on_colour_patches_at_a_fixed_sigma(tmp_path):
     assert [r["step"] for r in records] == [1, 2] and all(np.isfinite(r["loss"]) for r in records)
     image = np.random.default_rng(0).uniform(0, 1, (30, 26, 3)).astype(np.float32)
     assert TiledDenoiser(model)(image, 25 / 255).shape == image.shape
+    assert np.abs(model.denoiser.get_weights()[-2]).sum() > 0  # the zero output layer learnt
+    assert config.dataset.noise.sigma == 25
 
 
 def test_init_from_a_builtin_model_copies_its_weights(tmp_path):
