@@ -61,19 +61,42 @@ class TiledDenoiser:
         self.tile = max(tile - tile % multiple, multiple)
         # One graph for every tile shape: traced once (each trace of a deep network costs
         # about a second), measured as fast as shape-specialised graphs.
-        self._run = tf.function(model.denoise, input_signature=[
-            tf.TensorSpec([1, None, None, self.channels], tf.float32),
-            tf.TensorSpec([1], tf.float32)])
+        signature = [tf.TensorSpec([1, None, None, self.channels], tf.float32),
+                     tf.TensorSpec([1], tf.float32)]
+        self._run = tf.function(model.denoise, input_signature=signature)
+        # An image that fits one tile runs its whole self-ensemble in one graph: eight
+        # calls from Python took 0.66 s on a CBSD68 image, one graph 0.58 s.
+        self._run_ensemble = tf.function(self._ensemble_in_graph, input_signature=signature)
 
     def __call__(self, pixels: np.ndarray, sigma: float) -> np.ndarray:
         """pixels [H, W, C] in [0, 1] → denoised [H, W, C] (not clipped)."""
         if pixels.shape[-1] != self.channels:
             return self._channel_adapted(pixels, sigma)
+        if self.ensemble > 1 and max(self._padded(size) for size in pixels.shape[:2]) <= self.tile:
+            image = tf.constant(pixels[None], tf.float32)
+            return self._run_ensemble(image, tf.constant([sigma], tf.float32))[0].numpy()
         total = np.zeros(pixels.shape, np.float32)
         for turns, flip in SYMMETRIES[:self.ensemble]:
             turned = np.rot90(pixels[:, ::-1] if flip else pixels, turns)
             restored = np.rot90(self._tiled(np.ascontiguousarray(turned), sigma), -turns)
             total += restored[:, ::-1] if flip else restored
+        return total / self.ensemble
+
+    def _padded(self, size: int) -> int:
+        return -(-size // self.multiple) * self.multiple
+
+    def _ensemble_in_graph(self, image: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:
+        """What the loop in ``__call__`` computes for an image within one tile: each
+        flipped/turned copy padded at its own bottom-right, as ``_tiled`` pads it."""
+        total = tf.zeros_like(image)
+        for turns, flip in SYMMETRIES[:self.ensemble]:
+            turned = tf.image.rot90(tf.reverse(image, [2]) if flip else image, turns)
+            height, width = tf.shape(turned)[1], tf.shape(turned)[2]
+            padding = [[0, 0], [0, -height % self.multiple], [0, -width % self.multiple], [0, 0]]
+            padded = tf.pad(turned, padding, mode="SYMMETRIC")
+            restored = self.model.denoise(padded, sigma)[:, :height, :width]
+            restored = tf.image.rot90(restored, (4 - turns) % 4)
+            total += tf.reverse(restored, [2]) if flip else restored
         return total / self.ensemble
 
     def _tiled(self, pixels: np.ndarray, sigma: float) -> np.ndarray:

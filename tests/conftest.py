@@ -115,7 +115,12 @@ def randomize_weights(network, seed: int = 0, scale: float = 0.2) -> None:
     otherwise make an untrained network the identity, hiding what tests look for."""
     rng = np.random.default_rng(seed)
     for variable in network.trainable_variables:
-        variable.assign(scale * rng.standard_normal(variable.shape).astype("float32"))
+        if len(variable.shape) > 1:  # He-scaled kernels keep the ReLUs alive, so the output
+            fan_in = int(np.prod(variable.shape[:-1]))  # depends on the input, not only on
+            std = scale / 0.2 * np.sqrt(2.0 / fan_in)  # biases and the zero padding
+        else:
+            std = 0.05 * scale / 0.2
+        variable.assign(std * rng.standard_normal(variable.shape).astype("float32"))
 
 
 @pytest.fixture
