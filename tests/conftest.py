@@ -110,16 +110,17 @@ def tiny_denoiser_run(tmp_path):
     return train(config, quiet=True).run_dir
 
 
-def randomize_weights(network, seed: int = 0, scale: float = 0.2) -> None:
+def randomize_weights(network, seed: int = 0, gain: float = 1.0) -> None:
     """Give every weight a random value: a denoiser's zero-initialised output layer would
     otherwise make an untrained network the identity, hiding what tests look for."""
     rng = np.random.default_rng(seed)
     for variable in network.trainable_variables:
-        if len(variable.shape) > 1:  # He-scaled kernels keep the ReLUs alive, so the output
-            fan_in = int(np.prod(variable.shape[:-1]))  # depends on the input, not only on
-            std = scale / 0.2 * np.sqrt(2.0 / fan_in)  # biases and the zero padding
+        # He-scaled kernels keep the ReLUs alive, so the output depends on the input and
+        # not only on the biases and the zero padding (N(0, 0.2^2) everywhere killed them).
+        if len(variable.shape) > 1:
+            std = gain * np.sqrt(2.0 / int(np.prod(variable.shape[:-1])))
         else:
-            std = 0.05 * scale / 0.2
+            std = 0.05 * gain
         variable.assign(std * rng.standard_normal(variable.shape).astype("float32"))
 
 

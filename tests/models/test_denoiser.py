@@ -97,7 +97,7 @@ def test_init_from_starts_a_new_run_from_trained_weights(tiny_denoiser_run, tmp_
 def test_a_grown_denoiser_computes_what_the_smaller_one_did(half):
     small = build_denoiser(DenoiserConfig(depth=3, width=6, batch_norm=False, half_resolution=half),
                            OPTIMIZERS, (16, 16, 3), seed=0)
-    randomize_weights(small.denoiser, scale=0.3)
+    randomize_weights(small.denoiser, gain=1.5)
     big = build_denoiser(DenoiserConfig(depth=8, width=10, batch_norm=False, half_resolution=half),
                          OPTIMIZERS, (16, 16, 3), seed=1)
     big.denoiser.set_weights(big.adapt_weights("denoiser", small.denoiser.get_weights()))
@@ -203,7 +203,7 @@ def test_synthesized_noise_is_fixed_or_drawn_per_image_and_not_clipped():
     np.testing.assert_allclose(per_image.std(axis=(1, 2, 3)), blind.numpy(), rtol=0.15, atol=0.002)
 
 
-def test_a_colour_denoiser_trains_on_colour_patches_at_a_fixed_sigma(tmp_path):
+def test_a_colour_denoiser_trains_on_colour_patches(tmp_path):
     from aigc_cli.config import build_config
     from aigc_cli.denoise import TiledDenoiser
     from aigc_cli.inference import load_trained_model
@@ -227,7 +227,6 @@ def test_a_colour_denoiser_trains_on_colour_patches_at_a_fixed_sigma(tmp_path):
     image = np.random.default_rng(0).uniform(0, 1, (30, 26, 3)).astype(np.float32)
     assert TiledDenoiser(model)(image, 25 / 255).shape == image.shape
     assert np.abs(model.denoiser.get_weights()[-2]).sum() > 0  # the zero output layer learnt
-    assert config.dataset.noise.sigma == 25
 
 
 def test_init_from_a_builtin_model_copies_its_weights(tmp_path):
