@@ -8,9 +8,9 @@ convention, seed 0, PSNR with peak 1.0), so the table and the CLI agree.
 
 prints a Markdown table and writes every report to --out as JSON. BM3D takes
 about 5 s per BSD68 image on 2 cores (CBM3D longer): the full table is a long
-run, so BM3D's reports are kept in --bm3d-cache (keyed by set, sigma, seed and
-channels; the noisy images are a function of those, for the published sets that
-the names stand for) and reused by later runs.
+run, so BM3D's reports are kept in --bm3d-cache (keyed by the set's resolved
+folder, sigma, seed and channels: the noisy images are a function of those) and
+reused by later runs.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def main() -> None:
             for index, model in enumerate(args.model):
                 options = {"clean": str(args.data / name), "sigma": sigma, "seed": 0,
                            "ensemble": args.ensemble, "precision": args.precision}
-                prefix = f"{name} sigma={sigma:g} seed=0 channels="
+                prefix = f"{(args.data / name).resolve()} sigma={sigma:g} seed=0 channels="
                 measure_bm3d = (args.bm3d and index == 0
                                 and not any(key.startswith(prefix) for key in cache))
                 report = evaluate(model, options={**options, "compare": "bm3d"}
@@ -76,7 +76,7 @@ def main() -> None:
     print("|" + "---|" * len(header))
     print("\n".join(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(reports, indent=1))
+    atomic_write_text(args.out, json.dumps(reports, indent=1))
 
 
 if __name__ == "__main__":
