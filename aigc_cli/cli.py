@@ -302,7 +302,8 @@ def denoise(input_path: str, output: str | None, model_reference: str | None,
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True,
               help="Dataset split to evaluate on (folder datasets use the folder).")
-@click.option("--limit", type=click.IntRange(min=1), help="Evaluate on the first N images only.")
+@click.option("--limit", type=click.IntRange(min=1),
+              help="Evaluate on the first N images only (denoisers: of --clean, by name).")
 @click.option("--importance-samples", type=click.IntRange(min=1), default=100, show_default=True,
               help="VAE: samples per image for the importance-weighted NLL.")
 @click.option("--metrics", "metric_names", metavar="NAME[,NAME]",
@@ -338,7 +339,8 @@ def evaluate(source: str, as_json: bool, split: str, limit: int | None,
          negative log-likelihood), nats per image; fid of prior samples.
     Classifier: accuracy.
     Denoiser (RUN_DIR or built-in gray/color): PSNR and SSIM on --clean images
-         with --sigma noise (optionally beside BM3D), seconds per image.
+         with --sigma noise (optionally beside BM3D, timed on the same images:
+         speedup_vs_bm3d), seconds per image.
 
     \b
     Examples:

@@ -36,7 +36,7 @@ def evaluate(source: str | Path, split: str = "test", limit: int | None = None,
         result.update({"dataset": dataset.type,
                        "split": split if dataset.type != "folder" else "folder",
                        "num_images": int(len(data.images))})
-    options = {"dataset": dataset, **options}
+    options = {"dataset": dataset, "limit": limit, **options}
     for name in metric_names or model.metric_names:
         result.update(METRICS.get(name)(model, data, options))
     return result

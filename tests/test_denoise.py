@@ -406,3 +406,34 @@ def test_compare_bm3d_reports_both_or_says_how_to_install_it(tiny_denoiser_run, 
     assert [row["image"] for row in report["per_image"]] == ["0.png", "1.png"]
     assert report["psnr"] > report["noisy_psnr"] + 3  # BM3D does denoise the same noisy images
     assert report["noisy_psnr"] == json.loads(result.stdout)["noisy_psnr"]
+
+
+def test_eval_limit_takes_the_first_images_and_times_bm3d_beside_them(tiny_denoiser_run, tmp_path,
+                                                                       runner, monkeypatch):
+    import json
+    import sys
+    import time
+    import types
+
+    from conftest import make_photo_folder
+
+    clean = make_photo_folder(tmp_path / "clean_test", count=3, size=48)
+    calls = []
+
+    def slow_identity(noisy, sigma):  # a stand-in BM3D whose time is known to be >= 50 ms
+        calls.append(noisy.shape)
+        time.sleep(0.05)
+        return noisy
+
+    monkeypatch.setitem(sys.modules, "bm3d", types.SimpleNamespace(bm3d=slow_identity,
+                                                                   bm3d_rgb=slow_identity))
+    result = runner.invoke(main, ["eval", str(tiny_denoiser_run), "--clean", str(clean),
+                                  "--limit", "2", "--compare", "bm3d", "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["images"] == 2 and len(calls) == 2
+    assert [row["image"] for row in report["per_image"]] == ["0.png", "1.png"]
+    assert [row["image"] for row in report["bm3d"]["per_image"]] == ["0.png", "1.png"]
+    assert report["bm3d"]["seconds_per_image"] >= 0.05
+    assert report["speedup_vs_bm3d"] == pytest.approx(
+        report["bm3d"]["seconds_per_image"] / report["seconds_per_image"])

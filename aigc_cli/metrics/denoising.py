@@ -90,7 +90,7 @@ def evaluate_denoising(model, data: ImageSet, options: dict) -> dict:
         raise InputError("denoiser evaluation needs --clean FOLDER (clean images; noise is "
                          "added with --sigma)")
     channels = model.denoiser.input_shape[0][-1]
-    paths = list_image_files(Path(folder))
+    paths = list_image_files(Path(folder))[:options.get("limit")]  # sorted: the first N
     if not paths:
         raise InputError(f"no images under --clean {folder}")
     clean, names = [], []
@@ -111,6 +111,10 @@ def evaluate_denoising(model, data: ImageSet, options: dict) -> dict:
                           warm_up=True, quiet=quiet))
     if options.get("compare") == "bm3d":
         result["bm3d"] = measure(bm3d_denoiser(), clean, sigma, seed, quiet=quiet, desc="bm3d")
+        # Both timed in this process, one after the other, on the same noisy images: the
+        # side-by-side speed figure (the machine's speed drifts between runs).
+        result["speedup_vs_bm3d"] = (result["bm3d"]["seconds_per_image"]
+                                     / max(result["seconds_per_image"], 1e-9))
     for report in (result, result.get("bm3d")):
         for row, name in zip(report["per_image"] if report else (), names):
             row["image"] = name
