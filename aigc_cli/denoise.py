@@ -17,8 +17,9 @@ from aigc_cli.data.sources import list_image_files
 from aigc_cli.denoise_io import encode_photo, read_photo
 from aigc_cli.errors import InputError
 from aigc_cli.imaging import IMAGE_FORMATS
-from aigc_cli.models.assets import (BUILTIN_DENOISERS, builtin_denoiser_path,
-                                    has_builtin_denoiser, load_model_asset)
+from aigc_cli.models.assets import (BUILTIN_DENOISERS, BUILTIN_SIGMA_RANGE,
+                                    builtin_denoiser_path, has_builtin_denoiser,
+                                    load_model_asset)
 from aigc_cli.utils.files import atomic_write_bytes
 from aigc_cli.utils.progress import progress
 
@@ -154,6 +155,9 @@ def load_denoiser(reference: str | None, channels: int, precision: str = "float3
             name = "gray"
         path = builtin_denoiser_path(name, "--model")
         return load_model_asset(path, precision)
+    if not Path(name).exists() and not Path(f"{name}.index").exists():
+        raise InputError(f"--model {name}: no such run dir or checkpoint, and not a built-in "
+                         f"model ({', '.join(BUILTIN_DENOISERS)})")
     trained = load_trained_model(name, precision)
     if trained.config.model.type not in ("denoiser", "denoising_vae"):
         raise InputError(f"--model {name} holds a {trained.config.model.type} model, not a "
@@ -178,6 +182,13 @@ def denoise_files(input_path: Path, output_root: Path, model_reference: str | No
         raise InputError(f"no images ({IMAGE_FORMATS}) under {input_path}")
     targets = [output_path(source, input_path, output_root) for source in files]
     _refuse_writing_over_inputs(files, targets)
+    if (sigma_255 is not None and sigma_255 > BUILTIN_SIGMA_RANGE[1]
+            and (model_reference is None or model_reference in BUILTIN_DENOISERS)):
+        log.warning("--sigma %g is above the %g the built-in models were trained on: expect "
+                    "leftover noise (train your own with a wider dataset.noise.sigma)",
+                    sigma_255, BUILTIN_SIGMA_RANGE[1])
+    # A --model is the same for every image: loaded (and checked) before the first one.
+    chosen = load_denoiser(model_reference, 0, precision) if model_reference else None
     report, runners = DenoiseReport(), {}
     for source, target in progress(list(zip(files, targets)), "denoise", quiet, unit="img"):
         try:
@@ -188,7 +199,8 @@ def denoise_files(input_path: Path, output_root: Path, model_reference: str | No
         channels = photo.pixels.shape[-1]
         if channels not in runners:
             runners[channels] = TiledDenoiser(
-                load_denoiser(model_reference, channels, precision), tile, ensemble)
+                chosen if chosen is not None else load_denoiser(None, channels, precision),
+                tile, ensemble)
         try:
             sigma = sigma_255 / 255.0 if sigma_255 is not None else estimate_sigma(photo.pixels)
         except InputError as error:

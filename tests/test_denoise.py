@@ -18,10 +18,25 @@ def digest(folder):
             if p.is_file()}
 
 
-def test_tiles_give_the_whole_image_result(tiny_denoiser_run):
-    model = load_trained_model(tiny_denoiser_run).model
+def untrained_denoiser(channels: int):
+    """A tiny half-resolution denoiser for ``channels``, built from its config."""
+    from aigc_cli.config import build_config
+    from aigc_cli.models import MODEL_FAMILIES
+
+    from conftest import TINY_DENOISER
+
+    config = build_config({"model": dict(TINY_DENOISER), "dataset": {
+        "type": "folder", "path": "unused", "channels": channels, "patch_size": 16,
+        "noise": {"sigma": 25}}})
+    return MODEL_FAMILIES.get("denoiser")(config.model, config.optimizer,
+                                          config.dataset.image_shape, 0)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_tiles_give_the_whole_image_result(channels):
+    model = untrained_denoiser(channels)
     randomize_weights(model.denoiser)  # a network far from the identity, so seams would show
-    image = np.random.default_rng(0).uniform(0, 1, (101, 90, 1)).astype(np.float32)
+    image = np.random.default_rng(0).uniform(0, 1, (101, 90, channels)).astype(np.float32)
     whole = TiledDenoiser(model, tile=4096)(image, 0.1)
     tiler = TiledDenoiser(model, tile=32)
     tiled = tiler(image, 0.1)
@@ -195,15 +210,21 @@ def test_denoise_folder_keeps_layout_skips_corrupt_files_and_leaves_inputs(
     Image.fromarray(rng.integers(0, 256, (40, 50), dtype=np.uint8)).save(photos / "a.png")
     Image.fromarray(rng.integers(0, 256, (33, 31, 3), dtype=np.uint8)).save(
         photos / "sub" / "b.jpg")
+    rgba = rng.integers(0, 256, (24, 26, 4), dtype=np.uint8)
+    Image.fromarray(rgba, "RGBA").save(photos / "sub" / "c.png")
+    Image.fromarray(rng.integers(0, 65536, (22, 20), dtype=np.uint16)).save(photos / "d16.png")
     (photos / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     before = digest(photos)
     result = runner.invoke(main, ["denoise", str(photos), "--model", str(tiny_denoiser_run),
                                   "--sigma", "25", "-q"])
     assert result.exit_code == 2, result.output
-    assert "1 of 3 files could not be denoised" in result.output and "broken.png" in result.output
+    assert "1 of 5 files could not be denoised" in result.output and "broken.png" in result.output
     out = tmp_path / "photos_denoised"
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == \
-        ["a.png", "sub/b.jpg"]
+        ["a.png", "d16.png", "sub/b.jpg", "sub/c.png"]
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "sub" / "c.png"))[..., 3],
+                                  rgba[..., 3])  # alpha passed through
+    assert read_photo(out / "d16.png").bits == 16
     assert Image.open(out / "sub" / "b.jpg").size == (31, 33)
     assert Image.open(out / "sub" / "b.jpg").format == "JPEG"
     assert digest(photos) == before
@@ -408,9 +429,10 @@ def test_compare_bm3d_reports_both_or_says_how_to_install_it(tiny_denoiser_run, 
     assert report["noisy_psnr"] == json.loads(result.stdout)["noisy_psnr"]
 
 
-def test_eval_limit_takes_the_first_images_and_times_bm3d_beside_them(tiny_denoiser_run, tmp_path,
-                                                                       runner, monkeypatch):
+def test_eval_limit_takes_the_first_readable_images_and_times_bm3d_beside_them(
+        tiny_denoiser_run, tmp_path, runner, monkeypatch):
     import json
+    import shutil
     import sys
     import time
     import types
@@ -418,6 +440,9 @@ def test_eval_limit_takes_the_first_images_and_times_bm3d_beside_them(tiny_denoi
     from conftest import make_photo_folder
 
     clean = make_photo_folder(tmp_path / "clean_test", count=3, size=48)
+    with_broken = tmp_path / "with_broken"
+    shutil.copytree(clean, with_broken)
+    (with_broken / "1.png").write_bytes(b"not a png")
     calls = []
 
     def slow_identity(noisy, sigma):  # a stand-in BM3D whose time is known to be >= 50 ms
@@ -427,13 +452,41 @@ def test_eval_limit_takes_the_first_images_and_times_bm3d_beside_them(tiny_denoi
 
     monkeypatch.setitem(sys.modules, "bm3d", types.SimpleNamespace(bm3d=slow_identity,
                                                                    bm3d_rgb=slow_identity))
-    result = runner.invoke(main, ["eval", str(tiny_denoiser_run), "--clean", str(clean),
-                                  "--limit", "2", "--compare", "bm3d", "--json", "-q"])
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+
+    def evaluate(folder, limit, *extra):
+        result = runner.invoke(main, ["eval", str(tiny_denoiser_run), "--clean", str(folder),
+                                      "--limit", str(limit), "--json", "-q", *extra])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    report = evaluate(with_broken, 2, "--compare", "bm3d")
     assert report["images"] == 2 and len(calls) == 2
-    assert [row["image"] for row in report["per_image"]] == ["0.png", "1.png"]
-    assert [row["image"] for row in report["bm3d"]["per_image"]] == ["0.png", "1.png"]
+    assert [row["image"] for row in report["per_image"]] == ["0.png", "2.png"]
+    assert [row["image"] for row in report["bm3d"]["per_image"]] == ["0.png", "2.png"]
     assert report["bm3d"]["seconds_per_image"] >= 0.05
     assert report["speedup_vs_bm3d"] == pytest.approx(
         report["bm3d"]["seconds_per_image"] / report["seconds_per_image"])
+    # noise is indexed by the place in the folder: the broken 1.png leaves 2.png's as it
+    # is in the intact folder
+    intact = {row["image"]: row["noisy_psnr"]
+              for row in evaluate(clean, 3)["per_image"]}
+    assert [row["noisy_psnr"] for row in report["per_image"]] == [intact["0.png"],
+                                                                 intact["2.png"]]
+
+
+def test_a_bad_model_is_reported_before_any_image_is_read(tiny_vae_run, tmp_path, runner):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "broken.png").write_bytes(b"not a png")  # no image would ever load a model
+    for model, message in (("nosuch", "not a built-in model (gray, color)"),
+                           (str(tiny_vae_run), "holds a vae model, not a denoiser")):
+        result = runner.invoke(main, ["denoise", str(photos), "--model", model, "-q"])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert not (tmp_path / "photos_denoised").exists()
+
+
+def test_a_sigma_above_the_builtin_range_is_warned_about(tmp_path, runner, aigc_log):
+    Image.fromarray(np.full((16, 16), 128, np.uint8)).save(tmp_path / "flat.png")
+    result = runner.invoke(main, ["denoise", str(tmp_path / "flat.png"), "--sigma", "80", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "--sigma 80 is above the 55 the built-in models were trained on" in aigc_log.text

@@ -59,16 +59,18 @@ def bm3d_denoiser():
 
 
 def measure(denoise, clean_images: list, sigma_255: float, seed: int, warm_up: bool = False,
-            quiet: bool = True, desc: str = "denoise") -> dict:
+            quiet: bool = True, desc: str = "denoise", noise_indices: list | None = None) -> dict:
     """Mean and per-image PSNR/SSIM of ``denoise(noisy, sigma01)`` and its speed.
 
     ``warm_up`` first runs ``denoise`` once untimed on the first image, so that a
     one-off cost (tracing a graph) is not charged to the per-image time.
+    ``noise_indices`` (default 0, 1, ...) index each image's noise.
     """
+    noise_indices = noise_indices or list(range(len(clean_images)))
     if warm_up and clean_images:
-        denoise(noisy_copy(clean_images[0], sigma_255, seed, 0), sigma_255 / 255.0)
+        denoise(noisy_copy(clean_images[0], sigma_255, seed, noise_indices[0]), sigma_255 / 255.0)
     rows, seconds, pixels = [], 0.0, 0
-    for index, clean in enumerate(progress(clean_images, desc, quiet, unit="img")):
+    for index, clean in zip(noise_indices, progress(clean_images, desc, quiet, unit="img")):
         noisy = noisy_copy(clean, sigma_255, seed, index)
         started = time.perf_counter()
         estimate = np.clip(denoise(noisy, sigma_255 / 255.0), 0.0, 1.0)
@@ -90,16 +92,22 @@ def evaluate_denoising(model, data: ImageSet, options: dict) -> dict:
         raise InputError("denoiser evaluation needs --clean FOLDER (clean images; noise is "
                          "added with --sigma)")
     channels = model.denoiser.input_shape[0][-1]
-    paths = list_image_files(Path(folder))[:options.get("limit")]  # sorted: the first N
+    paths = list_image_files(Path(folder))
     if not paths:
         raise InputError(f"no images under --clean {folder}")
-    clean, names = [], []
-    for path in paths:
+    # An image's noise is indexed by its place in the folder, so that a broken file leaves
+    # the other images' noise (and so the published figures) as they are.
+    clean, names, noise_indices = [], [], []
+    for index, path in enumerate(paths):
+        if len(clean) == options.get("limit"):  # the first N readable images
+            break
         try:
             clean.append(to_array(read_image(path), channels).astype(np.float32) / 255.0)
-            names.append(str(path.relative_to(folder)))
         except Exception as error:  # Pillow raises many types on broken files
             log.warning("skipped %s: %s: %s", path, type(error).__name__, error)
+            continue
+        names.append(str(path.relative_to(folder)))
+        noise_indices.append(index)
     if not clean:
         raise InputError(f"none of the images under --clean {folder} could be read")
     sigma, seed = float(options.get("sigma", 25.0)), int(options.get("seed", 0))
@@ -108,9 +116,10 @@ def evaluate_denoising(model, data: ImageSet, options: dict) -> dict:
               "channels": channels, "ensemble": ensemble}
     quiet = options.get("quiet", True)
     result.update(measure(TiledDenoiser(model, ensemble=ensemble), clean, sigma, seed,
-                          warm_up=True, quiet=quiet))
+                          warm_up=True, quiet=quiet, noise_indices=noise_indices))
     if options.get("compare") == "bm3d":
-        result["bm3d"] = measure(bm3d_denoiser(), clean, sigma, seed, quiet=quiet, desc="bm3d")
+        result["bm3d"] = measure(bm3d_denoiser(), clean, sigma, seed, quiet=quiet, desc="bm3d",
+                                 noise_indices=noise_indices)
         # Both timed in this process, one after the other, on the same noisy images: the
         # side-by-side speed figure (the machine's speed drifts between runs).
         result["speedup_vs_bm3d"] = (result["bm3d"]["seconds_per_image"]

@@ -24,6 +24,8 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 #: Denoisers shipped in the package, by the names ``--model`` and ``init_from`` accept.
 BUILTIN_DENOISERS = {"gray": "denoiser_gray.npz", "color": "denoiser_color.npz"}
+#: The noise levels (0-255 units) the built-in denoisers were trained on.
+BUILTIN_SIGMA_RANGE = (0.0, 55.0)
 
 
 def has_builtin_denoiser(name: str) -> bool:
