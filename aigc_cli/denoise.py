@@ -18,8 +18,8 @@ from aigc_cli.denoise_io import encode_photo, read_photo
 from aigc_cli.errors import InputError
 from aigc_cli.imaging import IMAGE_FORMATS
 from aigc_cli.models.assets import (BUILTIN_DENOISERS, BUILTIN_SIGMA_RANGE,
-                                    builtin_denoiser_path, has_builtin_denoiser,
-                                    load_model_asset)
+                                    builtin_denoiser_path, check_model_reference,
+                                    has_builtin_denoiser, load_model_asset)
 from aigc_cli.utils.files import atomic_write_bytes
 from aigc_cli.utils.progress import progress
 
@@ -155,9 +155,7 @@ def load_denoiser(reference: str | None, channels: int, precision: str = "float3
             name = "gray"
         path = builtin_denoiser_path(name, "--model")
         return load_model_asset(path, precision)
-    if not Path(name).exists() and not Path(f"{name}.index").exists():
-        raise InputError(f"--model {name}: no such run dir or checkpoint, and not a built-in "
-                         f"model ({', '.join(BUILTIN_DENOISERS)})")
+    check_model_reference(name, "--model")
     trained = load_trained_model(name, precision)
     if trained.config.model.type not in ("denoiser", "denoising_vae"):
         raise InputError(f"--model {name} holds a {trained.config.model.type} model, not a "

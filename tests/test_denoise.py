@@ -483,6 +483,8 @@ def test_a_bad_model_is_reported_before_any_image_is_read(tiny_vae_run, tmp_path
         result = runner.invoke(main, ["denoise", str(photos), "--model", model, "-q"])
         assert result.exit_code == 2 and message in result.output, result.output
         assert not (tmp_path / "photos_denoised").exists()
+    result = runner.invoke(main, ["eval", "nosuch", "--clean", str(photos)])
+    assert result.exit_code == 2 and "aigc eval nosuch: no such run dir" in result.output
 
 
 def test_a_sigma_above_the_builtin_range_is_warned_about(tmp_path, runner, aigc_log):

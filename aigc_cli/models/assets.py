@@ -28,6 +28,16 @@ BUILTIN_DENOISERS = {"gray": "denoiser_gray.npz", "color": "denoiser_color.npz"}
 BUILTIN_SIGMA_RANGE = (0.0, 55.0)
 
 
+def check_model_reference(reference: str, wanted_by: str) -> None:
+    """Fail early, listing the built-ins, when ``reference`` names no built-in denoiser,
+    run dir or checkpoint prefix."""
+    if reference in BUILTIN_DENOISERS or Path(reference).exists() \
+            or Path(f"{reference}.index").exists():
+        return
+    raise CheckpointError(f"{wanted_by} {reference}: no such run dir or checkpoint, and not a "
+                          f"built-in model ({', '.join(BUILTIN_DENOISERS)})")
+
+
 def has_builtin_denoiser(name: str) -> bool:
     """Whether this installation ships the built-in denoiser ``name``."""
     return (ASSETS / BUILTIN_DENOISERS[name]).is_file()
