@@ -61,7 +61,9 @@ class TrainingEvaluator:
 def _inputs(model: GenerativeModel, config: RunConfig) -> tuple[ImageSet | None, dict]:
     """The evaluation data and the metric's options, as ``aigc eval`` would build them."""
     training = config.training
-    options = {"dataset": config.dataset, "cache_dir": cache_dir(), "seed": training.seed,
+    # aigc eval's default seed, not the training seed: runs trained with other seeds are
+    # measured on the same noisy images (and samples), and agree with `aigc eval`.
+    options = {"dataset": config.dataset, "cache_dir": cache_dir(), "seed": 0,
                "fid_samples": training.eval_samples, "importance_samples": 1}
     if not model.evaluates_on_split:
         if not training.eval_images:

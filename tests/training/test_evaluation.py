@@ -5,6 +5,7 @@ import pytest
 
 from aigc_cli.config import build_config
 from aigc_cli.errors import ConfigError
+from aigc_cli.evaluate import evaluate
 from aigc_cli.training.checkpoint import resolve_checkpoint
 from aigc_cli.training.loop import train
 from conftest import tiny_config_dict
@@ -65,9 +66,13 @@ def test_denoiser_is_evaluated_on_clean_images_by_psnr(tmp_path):
     with pytest.raises(ConfigError, match="training.eval_images"):
         train(config(), quiet=True)
     assert not (tmp_path / "run" / "config.yaml").exists()  # refused before writing
-    run_dir = train(config(eval_images=str(data), eval_sigma=15), quiet=True).run_dir
+    run_dir = train(config(eval_images=str(data), eval_sigma=15, seed=7), quiet=True).run_dir
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     evaluated = [row for row in rows if "eval/psnr" in row]
     assert len(evaluated) == 1 and evaluated[0]["eval/noisy_psnr"] == pytest.approx(24.6, abs=0.3)
+    # the noise of aigc eval's default --seed 0, whatever the training seed
+    report = evaluate(run_dir, options={"clean": str(data), "sigma": 15})
+    assert evaluated[0]["eval/noisy_psnr"] == pytest.approx(report["noisy_psnr"], abs=1e-9)
+    assert evaluated[0]["eval/psnr"] == pytest.approx(report["psnr"], abs=1e-4)
     assert "eval/sigma" not in evaluated[0]  # a setting, not a curve
     assert json.loads((run_dir / "checkpoints/best/best.json").read_text())["metric"] == "psnr"
