@@ -49,7 +49,10 @@ color)
     stage denoiser_color_grow3 configs/denoiser_color_grow.yaml \
         --set training.init_from="$runs/denoiser_color_grow2" --set training.steps=10000 \
         --set training.seed=1 --set optimizer.denoiser.learning_rate=5e-5
-    python scripts/ship_model.py "$runs/denoiser_color_grow3" denoiser_color float16
+    stage denoiser_color_grow4 configs/denoiser_color_grow.yaml \
+        --set training.init_from="$runs/denoiser_color_grow3" --set training.steps=9000 \
+        --set training.seed=2 --set optimizer.denoiser.learning_rate=5e-5
+    python scripts/ship_model.py "$runs/denoiser_color_grow4" denoiser_color float16
     ;;
 *)
     echo "scripts/retrain_builtin.sh: '$model' is not a built-in denoiser: gray or color" >&2

@@ -26,7 +26,7 @@ def run_script(tmp_path, *args, aigc_status=0):
     return result, log.read_text().splitlines() if log.exists() else []
 
 
-@pytest.mark.parametrize("model, stages", [("gray", 4), ("color", 5)])
+@pytest.mark.parametrize("model, stages", [("gray", 4), ("color", 6)])
 def test_each_stage_starts_from_the_one_before_and_the_last_is_shipped(tmp_path, model, stages):
     runs = tmp_path / "runs"
     result, calls = run_script(tmp_path, model, str(runs))
