@@ -37,8 +37,9 @@ def test_bm3d_is_measured_once_then_read_from_the_cache(tmp_path, monkeypatch, c
     bm3d_calls = [call for call in calls if call[3] == "bm3d"]
     assert [(call[0], call[2]) for call in bm3d_calls] == [("gray", 15), ("gray", 25)]
     assert len(calls) == 4  # each model once per sigma: BM3D rides on the first one's call
-    assert set(json.loads(cache.read_text())) == {"Set12 sigma=15 seed=0 channels=1",
-                                                   "Set12 sigma=25 seed=0 channels=1"}
+    folder = (tmp_path / "Set12").resolve()
+    assert set(json.loads(cache.read_text())) == {f"{folder} sigma=15 seed=0 channels=1",
+                                                   f"{folder} sigma=25 seed=0 channels=1"}
     first = capsys.readouterr().out
     assert "| Set12 | 25 | 20.00 | 29.25 | 34.00 / 0.900 | 38.00 / 0.900 |" in first
 
@@ -46,3 +47,8 @@ def test_bm3d_is_measured_once_then_read_from_the_cache(tmp_path, monkeypatch, c
     table.main()  # the cached BM3D figures, no BM3D run
     assert len(calls) == 4 and not [call for call in calls if call[3] == "bm3d"]
     assert capsys.readouterr().out == first
+
+    calls.clear()  # another data dir's Set12 is other images: measured, not read back
+    monkeypatch.setattr(sys, "argv", [*argv[:-3], str(tmp_path / "other"), *argv[-2:]])
+    table.main()
+    assert len([call for call in calls if call[3] == "bm3d"]) == 2
