@@ -17,7 +17,7 @@ from aigc_cli.data.sources import list_image_files
 from aigc_cli.denoise_io import encode_photo, read_photo
 from aigc_cli.errors import InputError
 from aigc_cli.imaging import IMAGE_FORMATS
-from aigc_cli.models.assets import (BUILTIN_DENOISERS, BUILTIN_SIGMA_RANGE,
+from aigc_cli.models.assets import (BUILTIN_DENOISERS, BUILTIN_MAX_SIGMA,
                                     builtin_denoiser_path, check_model_reference,
                                     has_builtin_denoiser, load_model_asset)
 from aigc_cli.utils.files import atomic_write_bytes
@@ -180,11 +180,11 @@ def denoise_files(input_path: Path, output_root: Path, model_reference: str | No
         raise InputError(f"no images ({IMAGE_FORMATS}) under {input_path}")
     targets = [output_path(source, input_path, output_root) for source in files]
     _refuse_writing_over_inputs(files, targets)
-    if (sigma_255 is not None and sigma_255 > BUILTIN_SIGMA_RANGE[1]
+    if (sigma_255 is not None and sigma_255 > BUILTIN_MAX_SIGMA
             and (model_reference is None or model_reference in BUILTIN_DENOISERS)):
         log.warning("--sigma %g is above the %g the built-in models were trained on: expect "
                     "leftover noise (train your own with a wider dataset.noise.sigma)",
-                    sigma_255, BUILTIN_SIGMA_RANGE[1])
+                    sigma_255, BUILTIN_MAX_SIGMA)
     # A --model is the same for every image: loaded (and checked) before the first one.
     chosen = load_denoiser(model_reference, 0, precision) if model_reference else None
     report, runners = DenoiseReport(), {}

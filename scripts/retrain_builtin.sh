@@ -1,25 +1,38 @@
 #!/usr/bin/env bash
 # Retrain a built-in denoiser the way the shipped one was trained, stage by stage,
-# and ship it into aigc_cli/assets (the stages are the ones in the configs' headers;
-# the shipped runs' first steps of gray stages 1-2 and colour stage 2 ran on longer
-# cosine schedules, which the configs' comments give).
+# and ship it into aigc_cli/assets. This script is the recipe; the configs' headers
+# say why each stage is there. Where the shipped runs went another way: the first
+# steps of gray stages 1-2 and colour stage 2 ran on longer cosine schedules, and
+# colour stage 6 started from stage 5's float16 asset (`training.init_from: color`).
 #
 #   scripts/retrain_builtin.sh gray|color [RUNS_DIR]      (default RUNS_DIR: runs)
 #
 # Wall time on the project's 2-core CPU: gray ~5.5 h, colour ~10 h. Run it under
-# nohup. Stopped (Ctrl-C, SIGTERM, a crash), it is simply run again: each stage
-# resumes from its run dir's newest checkpoint and a finished stage returns at once.
+# nohup. Stopped (Ctrl-C, SIGTERM: passed on to the training, which checkpoints; a
+# crash), it is simply run again: each stage resumes from its run dir's newest
+# checkpoint and a finished stage returns at once.
 set -euo pipefail
+
+if [[ $# -lt 1 || $# -gt 2 ]]; then
+    echo "usage: scripts/retrain_builtin.sh gray|color [RUNS_DIR]" >&2
+    exit 2
+fi
+model=$1
+runs=${2:-runs}
+[[ $runs == /* ]] || [[ $# -lt 2 ]] || runs="$PWD/$runs"  # as given, before the cd
 cd "$(dirname "$0")/.."
 
-model=${1:?usage: scripts/retrain_builtin.sh gray|color [RUNS_DIR]}
-runs=${2:-runs}
+training=""
+trap '[[ -n $training ]] && kill -TERM "$training" 2>/dev/null; wait; exit 130' TERM INT
 
 stage() {  # stage NAME CONFIG [--set KEY=VALUE ...]
     local name=$1 config=$2
     shift 2
     echo "== $model: $name" >&2
-    aigc train "$config" --run-dir "$runs/$name" "$@"
+    aigc train "$config" --run-dir "$runs/$name" "$@" &
+    training=$!
+    wait "$training"  # a stopped or failed stage ends the chain (set -e): nothing shipped
+    training=""
 }
 
 case "$model" in

@@ -487,8 +487,18 @@ def test_a_bad_model_is_reported_before_any_image_is_read(tiny_vae_run, tmp_path
     assert result.exit_code == 2 and "aigc eval nosuch: no such run dir" in result.output
 
 
-def test_a_sigma_above_the_builtin_range_is_warned_about(tmp_path, runner, aigc_log):
+def test_a_sigma_above_the_builtin_range_is_warned_about(tiny_denoiser_run, tmp_path, runner,
+                                                         aigc_log):
     Image.fromarray(np.full((16, 16), 128, np.uint8)).save(tmp_path / "flat.png")
-    result = runner.invoke(main, ["denoise", str(tmp_path / "flat.png"), "--sigma", "80", "-q"])
-    assert result.exit_code == 0, result.output
-    assert "--sigma 80 is above the 55 the built-in models were trained on" in aigc_log.text
+
+    def warned(*options):
+        aigc_log.clear()
+        result = runner.invoke(main, ["denoise", str(tmp_path / "flat.png"), "-o",
+                                      str(tmp_path / "out"), "--overwrite", "-q", *options])
+        assert result.exit_code == 0, result.output
+        return "the built-in models were trained on" in aigc_log.text
+
+    assert warned("--sigma", "80") and "--sigma 80 is above the 55" in aigc_log.text
+    assert warned("--sigma", "80", "--model", "gray")
+    assert not warned("--sigma", "55")
+    assert not warned("--sigma", "80", "--model", str(tiny_denoiser_run))  # its own range

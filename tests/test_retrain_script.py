@@ -3,7 +3,9 @@ the previous one's run dir and the last one is shipped (aigc and python stubbed)
 
 import os
 import re
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -11,31 +13,36 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "retrain_builtin.sh"
 
 
-def run_script(tmp_path, *args, aigc_status=0):
+def stub_path(tmp_path, aigc_body="exit 0"):
+    """A PATH whose aigc and python log their arguments to tmp_path/calls.log."""
     stubs = tmp_path / "bin"
     stubs.mkdir(exist_ok=True)
     log = tmp_path / "calls.log"
-    for name in ("aigc", "python"):
+    for name, body in (("aigc", aigc_body), ("python", "exit 0")):
         stub = stubs / name
-        status = aigc_status if name == "aigc" else 0
-        stub.write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\nexit {status}\n')
+        stub.write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\n{body}\n')
         stub.chmod(0o755)
-    env = {**os.environ, "PATH": f"{stubs}{os.pathsep}{os.environ['PATH']}"}
+    return {**os.environ, "PATH": f"{stubs}{os.pathsep}{os.environ['PATH']}"}, log
+
+
+def run_script(tmp_path, *args, aigc_body="exit 0", cwd=None):
+    env, log = stub_path(tmp_path, aigc_body)
     result = subprocess.run(["bash", str(SCRIPT), *args], env=env, capture_output=True,
-                            text=True)
+                            text=True, cwd=cwd)
     return result, log.read_text().splitlines() if log.exists() else []
 
 
 @pytest.mark.parametrize("model, stages", [("gray", 4), ("color", 6)])
 def test_each_stage_starts_from_the_one_before_and_the_last_is_shipped(tmp_path, model, stages):
-    runs = tmp_path / "runs"
-    result, calls = run_script(tmp_path, model, str(runs))
+    (tmp_path / "here").mkdir()
+    result, calls = run_script(tmp_path, model, "runs", cwd=tmp_path / "here")
     assert result.returncode == 0, result.stderr
     trains, ship = calls[:-1], calls[-1]
     assert len(trains) == stages and all(call.startswith("aigc train configs/")
                                          for call in trains)
     run_dirs = [re.search(r"--run-dir (\S+)", call).group(1) for call in trains]
-    assert all(Path(run_dir).parent == runs for run_dir in run_dirs)
+    # a relative RUNS_DIR is the caller's, not the repository's
+    assert all(Path(run_dir).parent == tmp_path / "here" / "runs" for run_dir in run_dirs)
     assert len(set(run_dirs)) == stages
     for previous, call in zip(run_dirs, trains[1:]):
         assert re.search(r"training.init_from=(\S+)", call).group(1) == previous
@@ -43,11 +50,27 @@ def test_each_stage_starts_from_the_one_before_and_the_last_is_shipped(tmp_path,
     assert ship.startswith(f"python scripts/ship_model.py {run_dirs[-1]} denoiser_{model}")
 
 
-def test_an_unknown_model_is_refused(tmp_path):
-    result, calls = run_script(tmp_path, "sepia")
-    assert result.returncode == 2 and "gray or color" in result.stderr and not calls
+@pytest.mark.parametrize("args", [["sepia"], []])
+def test_a_wrong_call_is_refused_with_exit_code_2(tmp_path, args):
+    result, calls = run_script(tmp_path, *args)
+    assert result.returncode == 2 and "gray" in result.stderr and not calls
 
 
 def test_an_interrupted_stage_stops_the_chain_before_anything_is_shipped(tmp_path):
-    result, calls = run_script(tmp_path, "color", aigc_status=130)  # aigc train's Ctrl-C code
+    result, calls = run_script(tmp_path, "color", aigc_body="exit 130")  # aigc's Ctrl-C code
     assert result.returncode == 130 and len(calls) == 1 and calls[0].startswith("aigc train")
+
+
+def test_sigterm_to_the_script_reaches_the_training(tmp_path):
+    marker = tmp_path / "terminated"
+    env, log = stub_path(tmp_path, f"trap 'touch {marker}; kill $!; exit 130' TERM\n"
+                                   "sleep 30 & wait")
+    script = subprocess.Popen(["bash", str(SCRIPT), "gray", str(tmp_path / "runs")], env=env)
+    deadline = time.monotonic() + 10
+    while not log.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # the stub's trap is set once it has logged
+    script.send_signal(signal.SIGTERM)
+    assert script.wait(timeout=10) == 130
+    assert marker.exists()  # the training was told to stop (and checkpoint), not orphaned
+    assert len(log.read_text().splitlines()) == 1  # and nothing after it ran

@@ -67,6 +67,8 @@ def measure(denoise, clean_images: list, sigma_255: float, seed: int, warm_up: b
     ``noise_indices`` (default 0, 1, ...) index each image's noise.
     """
     noise_indices = noise_indices or list(range(len(clean_images)))
+    if len(noise_indices) != len(clean_images):
+        raise ValueError(f"{len(noise_indices)} noise indices for {len(clean_images)} images")
     if warm_up and clean_images:
         denoise(noisy_copy(clean_images[0], sigma_255, seed, noise_indices[0]), sigma_255 / 255.0)
     rows, seconds, pixels = [], 0.0, 0

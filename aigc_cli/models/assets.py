@@ -24,8 +24,8 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 #: Denoisers shipped in the package, by the names ``--model`` and ``init_from`` accept.
 BUILTIN_DENOISERS = {"gray": "denoiser_gray.npz", "color": "denoiser_color.npz"}
-#: The noise levels (0-255 units) the built-in denoisers were trained on.
-BUILTIN_SIGMA_RANGE = (0.0, 55.0)
+#: The highest noise level (0-255 units) the built-in denoisers were trained on (from 0).
+BUILTIN_MAX_SIGMA = 55.0
 
 
 def check_model_reference(reference: str, wanted_by: str) -> None:
