@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -141,7 +142,13 @@ def estimate_sigma(pixels: np.ndarray) -> float:
     return float(np.median(np.abs(diagonal)) / 0.6745)
 
 
-def load_denoiser(reference: str | None, channels: int, precision: str = "float32"):
+class LoadedDenoiser(NamedTuple):
+    model: object
+    max_sigma: float  # the highest noise level (0-255) it was trained on
+
+
+def load_denoiser(reference: str | None, channels: int,
+                  precision: str = "float32") -> LoadedDenoiser:
     """The model named by ``--model``: a run dir, a checkpoint or a built-in name;
     without one, the built-in model for the image's channels."""
     from aigc_cli.inference import load_trained_model
@@ -154,13 +161,13 @@ def load_denoiser(reference: str | None, channels: int, precision: str = "float3
                         "denoised channel by channel with the gray one")
             name = "gray"
         path = builtin_denoiser_path(name, "--model")
-        return load_model_asset(path, precision)
+        return LoadedDenoiser(load_model_asset(path, precision), BUILTIN_MAX_SIGMA)
     check_model_reference(name, "--model")
     trained = load_trained_model(name, precision)
     if trained.config.model.type not in ("denoiser", "denoising_vae"):
         raise InputError(f"--model {name} holds a {trained.config.model.type} model, not a "
                          "denoiser")
-    return trained.model
+    return LoadedDenoiser(trained.model, max(np.atleast_1d(trained.config.dataset.noise.sigma)))
 
 
 def output_path(source: Path, input_root: Path, output_root: Path) -> Path:
@@ -180,13 +187,17 @@ def denoise_files(input_path: Path, output_root: Path, model_reference: str | No
         raise InputError(f"no images ({IMAGE_FORMATS}) under {input_path}")
     targets = [output_path(source, input_path, output_root) for source in files]
     _refuse_writing_over_inputs(files, targets)
-    if (sigma_255 is not None and sigma_255 > BUILTIN_MAX_SIGMA
-            and (model_reference is None or model_reference in BUILTIN_DENOISERS)):
-        log.warning("--sigma %g is above the %g the built-in models were trained on: expect "
-                    "leftover noise (train your own with a wider dataset.noise.sigma)",
-                    sigma_255, BUILTIN_MAX_SIGMA)
+
+    def loaded(channels: int) -> LoadedDenoiser:
+        model = load_denoiser(model_reference, channels, precision)
+        if sigma_255 is not None and sigma_255 > model.max_sigma:
+            log.warning("--sigma %g is above the %g that %s was trained on: expect leftover "
+                        "noise (train one with a wider dataset.noise.sigma)", sigma_255,
+                        model.max_sigma, model_reference or "the built-in model")
+        return model
+
     # A --model is the same for every image: loaded (and checked) before the first one.
-    chosen = load_denoiser(model_reference, 0, precision) if model_reference else None
+    chosen = loaded(0) if model_reference else None
     report, runners = DenoiseReport(), {}
     for source, target in progress(list(zip(files, targets)), "denoise", quiet, unit="img"):
         try:
@@ -196,9 +207,8 @@ def denoise_files(input_path: Path, output_root: Path, model_reference: str | No
             continue
         channels = photo.pixels.shape[-1]
         if channels not in runners:
-            runners[channels] = TiledDenoiser(
-                chosen if chosen is not None else load_denoiser(None, channels, precision),
-                tile, ensemble)
+            runners[channels] = TiledDenoiser((chosen or loaded(channels)).model, tile,
+                                              ensemble)
         try:
             sigma = sigma_255 / 255.0 if sigma_255 is not None else estimate_sigma(photo.pixels)
         except InputError as error:

@@ -330,7 +330,7 @@ def test_colour_images_use_the_gray_builtin_until_a_colour_one_ships(
         denoise_module.load_denoiser(None, 3)  # neither model shipped: a clear error
     save_model_asset(trained.model, trained.config.model, trained.config.dataset.image_shape,
                      tmp_path / "denoiser_gray.npz")
-    model = denoise_module.load_denoiser(None, 3)
+    model = denoise_module.load_denoiser(None, 3).model
     assert model.denoiser.input_shape[0][-1] == 1
     assert "channel by channel" in aigc_log.text
     with pytest.raises(InputError, match="not in this installation"):
@@ -391,7 +391,8 @@ def test_bfloat16_inference_computes_in_bfloat16_and_stays_close():
     import keras
 
     image = piecewise_smooth_scene(1)
-    full, half = load_denoiser("gray", 1), load_denoiser("gray", 1, precision="bfloat16")
+    full = load_denoiser("gray", 1).model
+    half = load_denoiser("gray", 1, precision="bfloat16").model
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after loading
 
     def conv_dtypes(model):
@@ -487,7 +488,7 @@ def test_a_bad_model_is_reported_before_any_image_is_read(tiny_vae_run, tmp_path
     assert result.exit_code == 2 and "aigc eval nosuch: no such run dir" in result.output
 
 
-def test_a_sigma_above_the_builtin_range_is_warned_about(tiny_denoiser_run, tmp_path, runner,
+def test_a_sigma_above_the_models_training_range_is_warned_about(tiny_denoiser_run, tmp_path, runner,
                                                          aigc_log):
     Image.fromarray(np.full((16, 16), 128, np.uint8)).save(tmp_path / "flat.png")
 
@@ -496,9 +497,11 @@ def test_a_sigma_above_the_builtin_range_is_warned_about(tiny_denoiser_run, tmp_
         result = runner.invoke(main, ["denoise", str(tmp_path / "flat.png"), "-o",
                                       str(tmp_path / "out"), "--overwrite", "-q", *options])
         assert result.exit_code == 0, result.output
-        return "the built-in models were trained on" in aigc_log.text
+        return "was trained on: expect leftover noise" in aigc_log.text
 
     assert warned("--sigma", "80") and "--sigma 80 is above the 55" in aigc_log.text
     assert warned("--sigma", "80", "--model", "gray")
     assert not warned("--sigma", "55")
-    assert not warned("--sigma", "80", "--model", str(tiny_denoiser_run))  # its own range
+    run = str(tiny_denoiser_run)  # trained on sigma [0, 55]: its config says so
+    assert warned("--sigma", "56", "--model", run) and f"that {run} was" in aigc_log.text
+    assert not warned("--sigma", "55", "--model", run)

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from aigc_cli.data.sources import ImageSet, list_image_files
+from aigc_cli.denoise import TiledDenoiser
 from aigc_cli.errors import InputError
 from aigc_cli.imaging import read_image, to_array
 from aigc_cli.utils.progress import progress
@@ -87,8 +88,6 @@ def measure(denoise, clean_images: list, sigma_255: float, seed: int, warm_up: b
 
 def evaluate_denoising(model, data: ImageSet, options: dict) -> dict:
     """The model (and, with ``compare: bm3d``, BM3D) on ``options['clean']`` images."""
-    from aigc_cli.denoise import TiledDenoiser
-
     folder = options.get("clean")
     if not folder:
         raise InputError("denoiser evaluation needs --clean FOLDER (clean images; noise is "

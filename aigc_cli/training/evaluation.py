@@ -31,6 +31,9 @@ class TrainingEvaluator:
             raise ConfigError(f"training.eval_every: {config.model.type} models have no metric "
                               "to evaluate during training; set it to 0", key="training.eval_every")
         self.metric, self.key, self.direction = model.selection_metric
+        # Imported now, not at the first evaluation N steps in: a package upgraded under a
+        # running training would otherwise mix two versions' modules in one process.
+        self.measure = METRICS.get(self.metric)
         self.model = model
         self.data, self.options = _inputs(model, config)
         self.best_dir = run.checkpoints / "best"
@@ -40,7 +43,7 @@ class TrainingEvaluator:
 
     def evaluate(self, step: int) -> dict:
         """The metric's results as ``eval/<key>`` scalars; saves the best checkpoint."""
-        results = METRICS.get(self.metric)(self.model, self.data, self.options)
+        results = self.measure(self.model, self.data, self.options)
         scalars = {f"eval/{key}": float(value) for key, value in results.items()
                    if isinstance(value, (int, float)) and not isinstance(value, bool)
                    and key not in SETTING_KEYS}

@@ -76,3 +76,24 @@ def test_denoiser_is_evaluated_on_clean_images_by_psnr(tmp_path):
     assert evaluated[0]["eval/psnr"] == pytest.approx(report["psnr"], abs=1e-4)
     assert "eval/sigma" not in evaluated[0]  # a setting, not a curve
     assert json.loads((run_dir / "checkpoints/best/best.json").read_text())["metric"] == "psnr"
+
+
+def test_the_metric_is_loaded_when_training_starts_not_at_the_first_evaluation(
+        tiny_denoiser_run, tmp_path, monkeypatch):
+    import dataclasses
+
+    from aigc_cli.inference import load_trained_model
+    from aigc_cli.metrics import METRICS
+    from aigc_cli.training.evaluation import TrainingEvaluator
+
+    trained = load_trained_model(tiny_denoiser_run)
+    config = dataclasses.replace(trained.config, training=dataclasses.replace(
+        trained.config.training, eval_images=trained.config.dataset.path, eval_sigma=25.0))
+    evaluator = TrainingEvaluator(trained.model, config, trained.run,
+                                  trained.model.checkpoint_items())
+
+    def upgraded_under_us(name):  # the package on disk changed after the run started
+        raise ImportError(f"cannot import {name} from a newer version")
+
+    monkeypatch.setattr(METRICS, "get", upgraded_under_us)
+    assert evaluator.evaluate(step=2)["eval/psnr"] > 0
