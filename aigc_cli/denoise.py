@@ -19,7 +19,7 @@ from aigc_cli.denoise_io import encode_photo, read_photo
 from aigc_cli.errors import InputError
 from aigc_cli.imaging import IMAGE_FORMATS
 from aigc_cli.models.assets import (BUILTIN_DENOISERS, BUILTIN_MAX_SIGMA,
-                                    builtin_denoiser_path, check_model_reference,
+                                    BUILTIN_NAMES, builtin_denoiser_path,
                                     has_builtin_denoiser, load_model_asset)
 from aigc_cli.utils.files import atomic_write_bytes
 from aigc_cli.utils.progress import progress
@@ -162,8 +162,7 @@ def load_denoiser(reference: str | None, channels: int,
             name = "gray"
         path = builtin_denoiser_path(name, "--model")
         return LoadedDenoiser(load_model_asset(path, precision), BUILTIN_MAX_SIGMA)
-    check_model_reference(name, "--model")
-    trained = load_trained_model(name, precision)
+    trained = load_trained_model(name, precision, also=BUILTIN_NAMES)
     if trained.config.model.type not in ("denoiser", "denoising_vae"):
         raise InputError(f"--model {name} holds a {trained.config.model.type} model, not a "
                          "denoiser")

@@ -44,15 +44,14 @@ def evaluate(source: str | Path, split: str = "test", limit: int | None = None,
 
 def _load(source: str, precision: str):
     from aigc_cli.inference import load_trained_model
-    from aigc_cli.models.assets import (BUILTIN_DENOISERS, builtin_denoiser_path,
-                                        check_model_reference, load_model_asset)
+    from aigc_cli.models.assets import (BUILTIN_DENOISERS, BUILTIN_NAMES, builtin_denoiser_path,
+                                        load_model_asset)
 
     if source in BUILTIN_DENOISERS:
         path = builtin_denoiser_path(source, "aigc eval")
         model = load_model_asset(path, precision)
         return model, {"model": f"built-in {source} denoiser", "precision": precision}, None
-    check_model_reference(source, "aigc eval")
-    trained = load_trained_model(source, precision)
+    trained = load_trained_model(source, precision, also=BUILTIN_NAMES)
     manifest = trained.run.read_manifest()
     provenance = {key: manifest[key] for key in PROVENANCE if key in manifest}
     return trained.model, {"run_dir": str(trained.run.root), "checkpoint": trained.checkpoint,

@@ -49,10 +49,11 @@ def inference_precision(precision: str = "float32"):
         keras.mixed_precision.set_global_policy(previous)
 
 
-def load_trained_model(source: str | Path, precision: str = "float32") -> TrainedModel:
+def load_trained_model(source: str | Path, precision: str = "float32",
+                       also: str | None = None) -> TrainedModel:
     """The model a RUN_DIR (latest checkpoint) or CHECKPOINT prefix holds, computing in
-    ``precision`` whatever precision it was trained in."""
-    run, prefix = resolve_checkpoint(source)
+    ``precision`` whatever precision it was trained in; ``also``: as resolve_checkpoint."""
+    run, prefix = resolve_checkpoint(source, also)
     config = run.load_config()
     with inference_precision(precision):
         model = MODEL_FAMILIES.get(config.model.type)(

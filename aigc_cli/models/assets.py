@@ -26,16 +26,8 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 BUILTIN_DENOISERS = {"gray": "denoiser_gray.npz", "color": "denoiser_color.npz"}
 #: The highest noise level (0-255 units) the built-in denoisers were trained on (from 0).
 BUILTIN_MAX_SIGMA = 55.0
-
-
-def check_model_reference(reference: str, wanted_by: str) -> None:
-    """Fail early, listing the built-ins, when ``reference`` names no built-in denoiser,
-    run dir or checkpoint prefix."""
-    if reference in BUILTIN_DENOISERS or Path(reference).exists() \
-            or Path(f"{reference}.index").exists():
-        return
-    raise CheckpointError(f"{wanted_by} {reference}: no such run dir or checkpoint, and not a "
-                          f"built-in model ({', '.join(BUILTIN_DENOISERS)})")
+#: For errors where a built-in name is accepted beside a run dir or checkpoint.
+BUILTIN_NAMES = f"a built-in model ({', '.join(BUILTIN_DENOISERS)})"
 
 
 def has_builtin_denoiser(name: str) -> bool:

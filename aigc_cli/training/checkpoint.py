@@ -81,9 +81,10 @@ def latest_step(directory: Path) -> int:
     return int(path.rsplit("-", 1)[-1]) if path else 0
 
 
-def resolve_checkpoint(source: str | Path) -> tuple[RunDir, str]:
+def resolve_checkpoint(source: str | Path, also: str | None = None) -> tuple[RunDir, str]:
     """(run dir, checkpoint prefix) from a RUN_DIR, a checkpoint folder (RUN_DIR/checkpoints,
-    RUN_DIR/checkpoints/best) or a CHECKPOINT path."""
+    RUN_DIR/checkpoints/best) or a CHECKPOINT path; ``also`` names what else the caller
+    accepts, for the error."""
     source = Path(source)
     if source.is_dir():
         is_run_dir = (source / "config.yaml").is_file() or source.name not in CHECKPOINT_FOLDERS
@@ -99,8 +100,9 @@ def resolve_checkpoint(source: str | Path) -> tuple[RunDir, str]:
         return run_dir, prefix
     if Path(f"{source}.index").is_file():
         return RunDir(_run_root(source.parent)), str(source)
-    raise CheckpointError(f"{source} is neither a run dir nor a checkpoint (a checkpoint is "
-                          "given by its prefix, like RUN_DIR/checkpoints/ckpt-1000)")
+    accepted = f"a run dir, a checkpoint nor {also}" if also else "a run dir nor a checkpoint"
+    raise CheckpointError(f"{source} is neither {accepted} (a checkpoint is given by its "
+                          "prefix, like RUN_DIR/checkpoints/ckpt-1000)")
 
 
 CHECKPOINT_FOLDERS = ("checkpoints", "best")
@@ -150,13 +152,14 @@ def initialize_from(model, source: str) -> str:
     Weights of another shape go through the family's ``adapt_weights`` (a denoiser
     grows a smaller one), which needs the donor's run config to rebuild it."""
     from aigc_cli.inference import load_trained_model
-    from aigc_cli.models.assets import BUILTIN_DENOISERS, builtin_denoiser_path, load_model_asset
+    from aigc_cli.models.assets import (BUILTIN_DENOISERS, BUILTIN_NAMES, builtin_denoiser_path,
+                                        load_model_asset)
 
     if source in BUILTIN_DENOISERS:
         path = builtin_denoiser_path(source, "training.init_from")
         _adapt_into(model, source, load_model_asset(path))
         return str(path)
-    _, prefix = resolve_checkpoint(source)
+    _, prefix = resolve_checkpoint(source, also=BUILTIN_NAMES)
     try:
         restore_for_inference(prefix, model.inference_items())
     except CheckpointError as mismatch:

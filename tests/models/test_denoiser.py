@@ -91,6 +91,9 @@ def test_init_from_starts_a_new_run_from_trained_weights(tiny_denoiser_run, tmp_
     raw["output"]["run_dir"] = str(tmp_path / "other")
     with pytest.raises(CheckpointError, match=r"^training.init_from .*does not fit this model"):
         build_session(build_config(raw), RunDir(tmp_path / "other"), 0)
+    raw["training"]["init_from"] = "colour"  # a misspelt built-in: the valid names are listed
+    with pytest.raises(CheckpointError, match=r"colour is neither .* built-in model \(gray, color\)"):
+        build_session(build_config(raw), RunDir(tmp_path / "third"), 0)
 
 
 @pytest.mark.parametrize("half", [False, True])
