@@ -42,3 +42,7 @@ class TrainingDiverged(AigcError):
 
 class CheckpointWriteError(AigcError):
     """A checkpoint that could not be written (a full or read-only disk; exit 1)."""
+
+
+class SetupError(InputError):
+    """A missing package the command needs; the message names the pip command (exit 2)."""

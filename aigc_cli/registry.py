@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from aigc_cli.config.schema import did_you_mean
 from aigc_cli.errors import ConfigError
-from aigc_cli.schema import did_you_mean
 
 
 class Registry:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from aigc_cli.data.sources import list_image_files
-from aigc_cli.imaging import read_image, to_array
+from aigc_cli.io.images import read_image, to_array
 from aigc_cli.metrics.denoising import bm3d_denoiser, noisy_copy
 
 

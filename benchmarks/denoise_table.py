@@ -20,8 +20,8 @@ import json
 import os
 from pathlib import Path
 
-from aigc_cli.evaluate import evaluate
-from aigc_cli.utils.files import atomic_write_text
+from aigc_cli.inference.evaluation import evaluate
+from aigc_cli.io.files import atomic_write_text
 
 DATA = Path(os.environ.get("AIGC_DATA_DIR", "../shared/data")) / "denoise" / "test"
 

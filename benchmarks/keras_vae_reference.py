@@ -27,7 +27,7 @@ from keras import layers
 
 from aigc_cli.config import DatasetConfig
 from aigc_cli.data.sources import load_images
-from aigc_cli.imaging import make_grid, save_png, to_uint8
+from aigc_cli.io.images import make_grid, save_png, to_uint8
 from aigc_cli.metrics.elbo import evaluate_elbo
 from aigc_cli.metrics.fid import evaluate_fid
 from aigc_cli.models.vae import bernoulli_log_likelihood, gaussian_kl

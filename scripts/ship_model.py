@@ -9,7 +9,7 @@ float16 stores the weights at half the size (see save_model_asset).
 import argparse
 from pathlib import Path
 
-from aigc_cli.inference import load_trained_model
+from aigc_cli.inference.trained import load_trained_model
 from aigc_cli.models.assets import ASSETS, save_model_asset
 
 

@@ -91,6 +91,7 @@ def test_override_creates_missing_sections():
     ({"training": {"batch_size": 10**30}}, "training.batch_size must be <= 65536"),
     ({"model": {"generator_widths": [10**12]}}, "model.generator_widths must be <= 8192"),
     ({"training": None, "model": []}, "model must be a mapping"),
+    ({"model": {"type": []}}, "unknown model.type '[]'"),  # found by the fuzz test
     ({"model": {"type": "denoiser", "kernel_size": 4}, "dataset": {"noise": {"sigma": 25}}},
      "model.kernel_size must be odd"),
     ({"model": {"type": "denoiser", "half_resolution": True},

@@ -5,10 +5,10 @@ import pytest
 from PIL import Image, ImageOps
 
 from aigc_cli.cli import main
-from aigc_cli.denoise import TiledDenoiser, estimate_sigma, load_denoiser
-from aigc_cli.denoise_io import encode_photo, read_photo
 from aigc_cli.errors import InputError
-from aigc_cli.inference import load_trained_model
+from aigc_cli.inference.denoising import TiledDenoiser, estimate_sigma, load_denoiser
+from aigc_cli.inference.trained import load_trained_model
+from aigc_cli.io.photos import encode_photo, read_photo
 
 from conftest import randomize_weights
 
@@ -237,7 +237,7 @@ def test_denoise_folder_keeps_layout_skips_corrupt_files_and_leaves_inputs(
 
 def test_a_single_file_goes_to_a_sibling_folder_and_an_unwritable_one_is_skipped(
         tiny_denoiser_run, tmp_path, runner, monkeypatch):
-    import aigc_cli.denoise as denoise_module
+    import aigc_cli.inference.denoising as denoise_module
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -319,7 +319,7 @@ def test_eval_denoiser_on_clean_folder_is_reproducible(tiny_denoiser_run, tmp_pa
 
 def test_colour_images_use_the_gray_builtin_until_a_colour_one_ships(
         tiny_denoiser_run, tmp_path, monkeypatch, aigc_log):
-    import aigc_cli.denoise as denoise_module
+    import aigc_cli.inference.denoising as denoise_module
     import aigc_cli.models.assets as assets_module
     from aigc_cli.errors import InputError
     from aigc_cli.models.assets import save_model_asset
@@ -341,7 +341,7 @@ def test_a_missing_builtin_is_named_with_the_option_that_asked_for_it(
         tmp_path, monkeypatch, runner):
     import aigc_cli.models.assets as assets_module
     from aigc_cli.errors import CheckpointError
-    from aigc_cli.training.checkpoint import initialize_from
+    from aigc_cli.training.warm_start import initialize_from
 
     monkeypatch.setattr(assets_module, "ASSETS", tmp_path / "no_assets")
     with pytest.raises(CheckpointError, match=r"^training.init_from: the built-in 'gray'"):

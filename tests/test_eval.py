@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from aigc_cli.cli import main
 from aigc_cli.data.sources import ImageSet, load_idx_dataset
-from aigc_cli.inference import load_trained_model
+from aigc_cli.inference.trained import load_trained_model
 from aigc_cli.metrics.elbo import evaluate_elbo
 
 

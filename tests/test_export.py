@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from aigc_cli.cli import main
-from aigc_cli.inference import load_trained_model
+from aigc_cli.inference.trained import load_trained_model
 from aigc_cli.training.loop import train
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 from PIL import Image
 
-from aigc_cli.imaging import fit_square, make_grid, save_png, to_uint8
+from aigc_cli.io.images import fit_square, make_grid, save_png, to_uint8
 
 
 def test_to_uint8_maps_the_range_and_clips():

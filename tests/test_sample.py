@@ -4,9 +4,9 @@ import numpy as np
 from PIL import Image
 
 from aigc_cli.cli import main
-from aigc_cli.imaging import to_uint8
-from aigc_cli.inference import load_trained_model
-from aigc_cli.sample import sample_latents
+from aigc_cli.inference.sampling import sample_latents
+from aigc_cli.inference.trained import load_trained_model
+from aigc_cli.io.images import to_uint8
 from aigc_cli.models.gan import build_dcgan
 from aigc_cli.training.loop import build_session, train
 from aigc_cli.training.rundir import RunDir

@@ -22,7 +22,7 @@ from aigc_cli.config import DatasetConfig
 from aigc_cli.data.cifar import DOWNLOAD as CIFAR_DOWNLOAD
 from aigc_cli.data.cifar import read_cifar10
 from aigc_cli.errors import DataError
-from aigc_cli.imaging import IMAGE_FORMATS, IMAGE_SUFFIXES, fit_square, read_image, to_array
+from aigc_cli.io.images import IMAGE_FORMATS, IMAGE_SUFFIXES, fit_square, read_image, to_array
 
 log = logging.getLogger("aigc")
 

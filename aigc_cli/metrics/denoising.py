@@ -17,10 +17,10 @@ import numpy as np
 import tensorflow as tf
 
 from aigc_cli.data.sources import ImageSet, list_image_files
-from aigc_cli.denoise import TiledDenoiser
 from aigc_cli.errors import InputError
-from aigc_cli.imaging import read_image, to_array
-from aigc_cli.utils.progress import progress
+from aigc_cli.inference.denoising import TiledDenoiser
+from aigc_cli.io.images import read_image, to_array
+from aigc_cli.io.progress import progress
 
 log = logging.getLogger("aigc")
 

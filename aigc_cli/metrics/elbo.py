@@ -15,9 +15,9 @@ import numpy as np
 import tensorflow as tf
 
 from aigc_cli.data.sources import ImageSet
+from aigc_cli.io.progress import progress
 from aigc_cli.models.vae import (diagonal_normal_log_density, gaussian_kl,
                                  standard_normal_log_density)
-from aigc_cli.utils.progress import progress
 
 
 class LatentVariableModel(Protocol):

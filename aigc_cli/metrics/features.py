@@ -72,7 +72,7 @@ def load_feature_extractor(dataset: DatasetConfig, source: str | None = None) ->
     if source == INCEPTION:
         return inception_extractor()
     if source:
-        from aigc_cli.inference import load_trained_model
+        from aigc_cli.inference.trained import load_trained_model
 
         trained = load_trained_model(source)
         if trained.config.model.type != "classifier":

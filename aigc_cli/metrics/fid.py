@@ -16,11 +16,11 @@ import numpy as np
 import tensorflow as tf
 
 from aigc_cli.data.sources import ImageSet
-from aigc_cli.imaging import to_uint8
+from aigc_cli.io.files import atomic_path
+from aigc_cli.io.images import to_uint8
+from aigc_cli.io.progress import progress
 from aigc_cli.metrics.features import FeatureExtractor, load_feature_extractor
 from aigc_cli.metrics.manifold import inception_score, precision_recall
-from aigc_cli.utils.files import atomic_path
-from aigc_cli.utils.progress import progress
 
 
 def statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from aigc_cli.config import MODEL_CONFIGS, OptimizerConfig
+from aigc_cli.config.schema import parse, to_dict
 from aigc_cli.errors import CheckpointError, ConfigError
+from aigc_cli.io.files import atomic_path
 from aigc_cli.models import MODEL_FAMILIES
 from aigc_cli.models.base import GenerativeModel
-from aigc_cli.schema import parse, to_dict
-from aigc_cli.utils.files import atomic_path
+from aigc_cli.models.precision import inference_precision
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -65,8 +66,6 @@ def save_model_asset(model: GenerativeModel, model_config, image_shape, path: Pa
 
 def load_model_asset(path: Path, precision: str = "float32") -> GenerativeModel:
     """Rebuild the model stored by ``save_model_asset``, computing in ``precision``."""
-    from aigc_cli.inference import inference_precision
-
     try:
         with np.load(path, allow_pickle=False) as stored:
             meta = json.loads(str(stored["meta"]))

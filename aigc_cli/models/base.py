@@ -30,7 +30,7 @@ class GenerativeModel(keras.Model):
     #: (metric name, result key, "min" or "max"): what ``training.eval_every`` measures
     #: during training and how the best checkpoint is chosen.
     selection_metric: tuple[str, str, str] | None = None
-    #: Serving functions ``aigc export`` writes (``aigc_cli/export.py``); the first is
+    #: Serving functions ``aigc export`` writes (``aigc_cli/inference/export.py``); the first is
     #: the SavedModel's ``serving_default``.
     serving: tuple[str, ...] = ()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from aigc_cli.errors import CheckpointError, CheckpointWriteError, ConfigError
+from aigc_cli.errors import CheckpointError, CheckpointWriteError
 from aigc_cli.training.rundir import RunDir
 
 log = logging.getLogger("aigc")
@@ -64,7 +64,7 @@ class Checkpointer:
         except (tf.errors.OpError, OSError) as error:
             kept = self.latest or "none"
             raise CheckpointWriteError(
-                f"cannot write checkpoint {step} to {self.directory}: {_short(error)}; the "
+                f"cannot write checkpoint {step} to {self.directory}: {short_message(error)}; the "
                 f"previous checkpoint ({kept}) is intact; free space and rerun `aigc train` "
                 "to resume") from None
 
@@ -134,54 +134,13 @@ def _restore(checkpoint: tf.train.Checkpoint, prefix: str, partial: bool) -> Non
         status.assert_existing_objects_matched()
     except AssertionError as error:
         raise CheckpointError(f"{prefix} does not hold the weights this config describes "
-                              f"({_short(error)}); was it written by another model?") from None
+                              f"({short_message(error)}); was it written by another model?") from None
     except Exception as error:  # a damaged file surfaces as OpError, ValueError, IndexError...
         raise CheckpointError(f"cannot restore {prefix}: {type(error).__name__}: "
-                              f"{_short(error)}; the checkpoint is "
+                              f"{short_message(error)}; the checkpoint is "
                               "damaged or from a different model (use a new --run-dir)") from None
 
 
-def _short(error: Exception) -> str:
+def short_message(error: Exception) -> str:
     text = " ".join(str(error).split())
     return text if len(text) < 240 else text[:237] + "..."
-
-
-def initialize_from(model, source: str) -> str:
-    """Copy inference weights into a fresh ``model`` from a run dir, a checkpoint or a
-    built-in model name; returns where they came from. Optimizer state starts anew.
-    Weights of another shape go through the family's ``adapt_weights`` (a denoiser
-    grows a smaller one), which needs the donor's run config to rebuild it."""
-    from aigc_cli.inference import load_trained_model
-    from aigc_cli.models.assets import (BUILTIN_DENOISERS, BUILTIN_NAMES, builtin_denoiser_path,
-                                        load_model_asset)
-
-    if source in BUILTIN_DENOISERS:
-        path = builtin_denoiser_path(source, "training.init_from")
-        _adapt_into(model, source, load_model_asset(path))
-        return str(path)
-    _, prefix = resolve_checkpoint(source, also=BUILTIN_NAMES)
-    try:
-        restore_for_inference(prefix, model.inference_items())
-    except CheckpointError as mismatch:
-        if not model.grows_from_smaller:
-            raise
-        try:
-            donor = load_trained_model(prefix).model
-        except (CheckpointError, ConfigError):
-            raise mismatch from None  # no run config to rebuild the donor from
-        _adapt_into(model, source, donor)
-    return prefix
-
-
-def _adapt_into(model, source: str, donor) -> None:
-    donor_networks = donor.inference_items()
-    for name, network in model.inference_items().items():
-        if name not in donor_networks:
-            raise CheckpointError(f"training.init_from {source}: it holds no '{name}' network "
-                                  f"(it has {', '.join(donor_networks)}); start from a model "
-                                  "of the same type")
-        try:
-            network.set_weights(model.adapt_weights(name, donor_networks[name].get_weights()))
-        except ValueError as error:
-            raise CheckpointError(f"training.init_from {source}: its '{name}' network "
-                                  f"does not fit this model ({_short(error)})") from None

@@ -13,11 +13,11 @@ import math
 from aigc_cli.config import RunConfig
 from aigc_cli.data.sources import ImageSet, load_images
 from aigc_cli.errors import ConfigError
+from aigc_cli.io.files import atomic_write_text, cache_dir
 from aigc_cli.metrics import METRICS, SETTING_KEYS
 from aigc_cli.models.base import GenerativeModel
 from aigc_cli.training.checkpoint import Checkpointer
 from aigc_cli.training.rundir import RunDir
-from aigc_cli.utils.files import atomic_write_text, cache_dir
 
 BEST_RECORD = "best.json"
 

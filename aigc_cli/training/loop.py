@@ -20,16 +20,17 @@ import tensorflow as tf
 from aigc_cli.config import RunConfig, config_hash, warn_if_a_schedule_ends_early
 from aigc_cli.data.pipeline import DeviceBatches, preview_batch, training_dataset
 from aigc_cli.data.sources import ImageSet, load_images
-from aigc_cli.models import MODEL_FAMILIES
 from aigc_cli.errors import TrainingDiverged
+from aigc_cli.models import MODEL_FAMILIES
 from aigc_cli.models.base import GenerativeModel
 from aigc_cli.models.optimizers import scale_learning_rate
-from aigc_cli.training.checkpoint import Checkpointer, initialize_from, latest_step
+from aigc_cli.training.checkpoint import Checkpointer, latest_step
 from aigc_cli.training.evaluation import TrainingEvaluator
 from aigc_cli.training.reporting import Reporter
 from aigc_cli.training.rundir import RunDir
 from aigc_cli.training.signals import StopRequest
 from aigc_cli.training.strategy import is_chief, make_strategy
+from aigc_cli.training.warm_start import initialize_from
 
 
 @dataclass(frozen=True)

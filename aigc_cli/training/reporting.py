@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from aigc_cli.imaging import make_grid, save_png, to_uint8
+from aigc_cli.io.images import make_grid, save_png, to_uint8
 from aigc_cli.models.base import GenerativeModel
 from aigc_cli.training.rundir import RunDir
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from aigc_cli import __version__
 from aigc_cli.config import RunConfig, load_config, save_config
 from aigc_cli.errors import CheckpointError
-from aigc_cli.utils.files import append_line, atomic_write_text
+from aigc_cli.io.files import append_line, atomic_write_text
 
 
 @dataclass(frozen=True)

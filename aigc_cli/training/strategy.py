@@ -17,7 +17,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     the TPU VM the process runs on).
 
     With no GPU, ``mirrored`` replicates over the logical CPU devices
-    (``AIGC_CPU_DEVICES``, see ``tf_runtime``). Everything the loop builds is
+    (``AIGC_CPU_DEVICES``, see ``aigc_cli.runtime``). Everything the loop builds is
     created inside ``strategy.scope()``, so the same code runs on any of them.
     """
     if name == "default":
@@ -38,7 +38,7 @@ def _check_tf_config() -> None:
     if not text:
         raise ConfigError("training.distribute: multi_worker needs the TF_CONFIG environment "
                           "variable on every worker (cluster addresses and this worker's task); "
-                          "see README 'Scaling up'", key="training.distribute")
+                          "see docs/scaling.md", key="training.distribute")
     try:
         spec = json.loads(text)
         spec["cluster"], spec["task"]["type"], spec["task"]["index"]

@@ -6,7 +6,7 @@ import pytest
 from aigc_cli.cli import main
 from aigc_cli.config import build_config
 from aigc_cli.errors import CheckpointError
-from aigc_cli.inference import load_trained_model
+from aigc_cli.inference.trained import load_trained_model
 from aigc_cli.models.assets import load_model_asset, save_model_asset
 from aigc_cli.training.loop import train
 

@@ -69,7 +69,7 @@ def test_training_on_patches_with_synthesized_noise(tiny_denoiser_run):
 
 def test_init_from_starts_a_new_run_from_trained_weights(tiny_denoiser_run, tmp_path):
     from aigc_cli.config import build_config
-    from aigc_cli.inference import load_trained_model
+    from aigc_cli.inference.trained import load_trained_model
     from aigc_cli.training.loop import build_session
     from aigc_cli.training.rundir import RunDir
 
@@ -119,7 +119,7 @@ def test_a_grown_denoiser_computes_what_the_smaller_one_did(half):
 
 def test_init_from_a_smaller_denoiser_grows_it_into_the_same_function(tmp_path):
     from aigc_cli.config import build_config
-    from aigc_cli.inference import load_trained_model
+    from aigc_cli.inference.trained import load_trained_model
     from aigc_cli.training.loop import build_session, train
     from aigc_cli.training.rundir import RunDir
 
@@ -149,7 +149,7 @@ def test_init_from_a_smaller_denoiser_grows_it_into_the_same_function(tmp_path):
 
 def test_init_from_a_checkpoint_or_another_family(tiny_denoiser_run, tiny_config, tmp_path):
     from aigc_cli.config import build_config
-    from aigc_cli.inference import load_trained_model
+    from aigc_cli.inference.trained import load_trained_model
     from aigc_cli.training.loop import build_session, train
     from aigc_cli.training.rundir import RunDir
 
@@ -208,8 +208,8 @@ def test_synthesized_noise_is_fixed_or_drawn_per_image_and_not_clipped():
 
 def test_a_colour_denoiser_trains_on_colour_patches(tmp_path):
     from aigc_cli.config import build_config
-    from aigc_cli.denoise import TiledDenoiser
-    from aigc_cli.inference import load_trained_model
+    from aigc_cli.inference.denoising import TiledDenoiser
+    from aigc_cli.inference.trained import load_trained_model
     from aigc_cli.training.loop import train
 
     from conftest import TINY_DENOISER

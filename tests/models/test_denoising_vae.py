@@ -4,8 +4,8 @@ import numpy as np
 
 from aigc_cli.cli import main
 from aigc_cli.config import build_config
-from aigc_cli.denoise import TiledDenoiser
-from aigc_cli.inference import load_trained_model
+from aigc_cli.inference.denoising import TiledDenoiser
+from aigc_cli.inference.trained import load_trained_model
 from aigc_cli.training.loop import train
 
 from conftest import make_photo_folder

@@ -7,7 +7,7 @@ import tensorflow as tf
 import yaml
 
 from aigc_cli.cli import main
-from aigc_cli.inference import load_trained_model
+from aigc_cli.inference.trained import load_trained_model
 from conftest import tiny_config_dict
 
 

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from aigc_cli.config import load_config
-from aigc_cli.denoise_io import read_photo
 from aigc_cli.errors import ConfigError
-from aigc_cli.imaging import read_image, to_array
+from aigc_cli.io.images import read_image, to_array
+from aigc_cli.io.photos import read_photo
 
 FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -63,7 +63,7 @@ def _denoiser_config(tmp_path, name, data, **training):
 
 
 def _denoiser_weights(run_dir):
-    from aigc_cli.inference import load_trained_model
+    from aigc_cli.inference.trained import load_trained_model
 
     return [v.numpy() for v in load_trained_model(run_dir).model.denoiser.variables]
 

@@ -5,7 +5,7 @@ import pytest
 
 from aigc_cli.config import build_config
 from aigc_cli.errors import ConfigError
-from aigc_cli.evaluate import evaluate
+from aigc_cli.inference.evaluation import evaluate
 from aigc_cli.training.checkpoint import resolve_checkpoint
 from aigc_cli.training.loop import train
 from conftest import tiny_config_dict
@@ -82,7 +82,7 @@ def test_the_metric_is_loaded_when_training_starts_not_at_the_first_evaluation(
         tiny_denoiser_run, tmp_path, monkeypatch):
     import dataclasses
 
-    from aigc_cli.inference import load_trained_model
+    from aigc_cli.inference.trained import load_trained_model
     from aigc_cli.metrics import METRICS
     from aigc_cli.training.evaluation import TrainingEvaluator
 

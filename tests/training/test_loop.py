@@ -122,7 +122,7 @@ def test_resuming_with_another_architecture_is_a_clear_error(idx_folder, tmp_pat
 
 
 def test_ema_generator_is_checkpointed_and_sampled(idx_folder, tmp_path):
-    from aigc_cli.inference import load_trained_model
+    from aigc_cli.inference.trained import load_trained_model
 
     data = tiny_config_dict(idx_folder, tmp_path / "ema", steps=3)
     data["model"]["ema_decay"] = 0.9
@@ -136,7 +136,7 @@ def test_ema_generator_is_checkpointed_and_sampled(idx_folder, tmp_path):
 
 
 def _weights(run_dir):
-    from aigc_cli.inference import load_trained_model
+    from aigc_cli.inference.trained import load_trained_model
 
     return [v.numpy() for v in load_trained_model(run_dir).model.generator.variables]
 
@@ -175,7 +175,7 @@ def test_mixed_precision_trains_with_float32_weights(idx_folder, tmp_path, preci
 
 def test_jit_compiled_step_matches_the_plain_step(tmp_path):
     # The denoiser's step draws no random numbers (XLA has its own RNG kernels).
-    from aigc_cli.inference import load_trained_model
+    from aigc_cli.inference.trained import load_trained_model
     from conftest import TINY_DENOISER, make_photo_folder
 
     data = make_photo_folder(tmp_path / "clean")

@@ -19,7 +19,7 @@ from typing import Callable
 import tensorflow as tf
 
 from aigc_cli.errors import InputError
-from aigc_cli.inference import TrainedModel
+from aigc_cli.inference.trained import TrainedModel
 
 FORMATS = ("saved_model", "keras")
 

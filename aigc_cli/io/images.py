@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from aigc_cli.utils.files import atomic_write_bytes
+from aigc_cli.io.files import atomic_write_bytes
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
 IMAGE_FORMATS = "PNG, JPEG, BMP, WebP, GIF, TIFF"  # what IMAGE_SUFFIXES name, for messages

@@ -43,7 +43,7 @@ def evaluate(source: str | Path, split: str = "test", limit: int | None = None,
 
 
 def _load(source: str, precision: str):
-    from aigc_cli.inference import load_trained_model
+    from aigc_cli.inference.trained import load_trained_model
     from aigc_cli.models.assets import (BUILTIN_DENOISERS, BUILTIN_NAMES, builtin_denoiser_path,
                                         load_model_asset)
 

@@ -7,13 +7,11 @@ what needs other sections (``check(dataset)``). Standard library only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal, Optional
+from typing import ClassVar, Literal, Optional
 
+from aigc_cli.config.schema import option
+from aigc_cli.config.sections import DatasetConfig
 from aigc_cli.errors import ConfigError
-from aigc_cli.schema import option
-
-if TYPE_CHECKING:
-    from aigc_cli.config import DatasetConfig
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,7 @@ class DCGANConfig:
                               "dataset's labels, e.g. 10 for Fashion-MNIST; `aigc sample "
                               "--class N`); 0: unconditional", min=0, max=100000)
 
-    def check(self, dataset: "DatasetConfig") -> None:
+    def check(self, dataset: DatasetConfig) -> None:
         """Cross-section checks that need the image size."""
         if not self.generator_widths:
             raise ConfigError("model.generator_widths must list at least one width",
@@ -120,7 +118,7 @@ class VAEConfig:
     kl_warmup_steps: int = option(0, "ramp the KL weight linearly from 0 to beta over these "
                                   "steps", min=0)
 
-    def check(self, dataset: "DatasetConfig") -> None:
+    def check(self, dataset: DatasetConfig) -> None:
         """Cross-section checks that need the image size."""
         if not self.encoder_widths:
             raise ConfigError("model.encoder_widths must list at least one width",
@@ -146,7 +144,7 @@ class ClassifierConfig:
     num_classes: int = option(10, "number of labels", min=2, max=100000)
     dropout: float = option(0.3, "dropout before the output layer", min=0.0, max=0.99)
 
-    def check(self, dataset: "DatasetConfig") -> None:
+    def check(self, dataset: DatasetConfig) -> None:
         """The classifier pools by 2 per stage; the image must survive that."""
         if dataset.image_size < 2 ** len(self.widths):
             raise ConfigError(f"dataset.image_size {dataset.image_size} is too small for "
@@ -172,7 +170,7 @@ class DenoiserConfig:
     half_resolution: bool = option(False, "process 2x2 pixel blocks as channels at half "
                                    "resolution (FFDNet): about 4x less compute per image")
 
-    def check(self, dataset: "DatasetConfig") -> None:
+    def check(self, dataset: DatasetConfig) -> None:
         """A denoiser trains on synthesized noise."""
         if dataset.noise is None:
             raise ConfigError("a denoiser trains on noisy copies of clean images: set "
@@ -188,7 +186,7 @@ class DenoiserConfig:
                               f"{dataset.image_shape[0]}", key=key)
 
 
-def _example_size_key(dataset: "DatasetConfig") -> str:
+def _example_size_key(dataset: DatasetConfig) -> str:
     """The key that sets the training example's size: the patch, else the whole image."""
     return "dataset.patch_size" if dataset.patch_size else "dataset.image_size"
 
@@ -215,7 +213,7 @@ class DenoisingVAEConfig:
                                          min_exclusive=True)
     beta: float = option(1.0, "weight of the KL term", min=0.0)
 
-    def check(self, dataset: "DatasetConfig") -> None:
+    def check(self, dataset: DatasetConfig) -> None:
         """Trains on synthesized noise, on patches the encoder can halve cleanly."""
         DenoiserConfig.check(DenoiserConfig(kernel_size=self.kernel_size), dataset)
         factor = 2 ** len(self.widths)

@@ -19,9 +19,9 @@ from tqdm import tqdm
 
 from aigc_cli.data.sources import list_image_files
 from aigc_cli.errors import InputError
-from aigc_cli.imaging import encode_png, fit_square, make_grid, read_image, save_png, to_uint8
-from aigc_cli.inference import TrainedModel, load_trained_model
-from aigc_cli.utils.files import write_new_files
+from aigc_cli.inference.trained import TrainedModel, load_trained_model
+from aigc_cli.io.files import write_new_files
+from aigc_cli.io.images import encode_png, fit_square, make_grid, read_image, save_png, to_uint8
 
 @dataclass(frozen=True)
 class SampleResult:

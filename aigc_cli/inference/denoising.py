@@ -15,14 +15,14 @@ import numpy as np
 import tensorflow as tf
 
 from aigc_cli.data.sources import list_image_files
-from aigc_cli.denoise_io import encode_photo, read_photo
 from aigc_cli.errors import InputError
-from aigc_cli.imaging import IMAGE_FORMATS
+from aigc_cli.io.files import atomic_write_bytes
+from aigc_cli.io.images import IMAGE_FORMATS
+from aigc_cli.io.photos import encode_photo, read_photo
+from aigc_cli.io.progress import progress
 from aigc_cli.models.assets import (BUILTIN_DENOISERS, BUILTIN_MAX_SIGMA,
                                     BUILTIN_NAMES, builtin_denoiser_path,
                                     has_builtin_denoiser, load_model_asset)
-from aigc_cli.utils.files import atomic_write_bytes
-from aigc_cli.utils.progress import progress
 
 log = logging.getLogger("aigc")
 
@@ -151,7 +151,7 @@ def load_denoiser(reference: str | None, channels: int,
                   precision: str = "float32") -> LoadedDenoiser:
     """The model named by ``--model``: a run dir, a checkpoint or a built-in name;
     without one, the built-in model for the image's channels."""
-    from aigc_cli.inference import load_trained_model
+    from aigc_cli.inference.trained import load_trained_model
 
     name = reference or ("gray" if channels == 1 else "color")
     if name in BUILTIN_DENOISERS:

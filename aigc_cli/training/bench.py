@@ -175,7 +175,7 @@ def _sampling(model, batch_size: int = 250, batches: int = 4) -> dict:
 
 def _denoising(model, channels: int, side: int = 1024) -> dict:
     """Megapixels/s of ``aigc denoise``'s tiled inference on a side x side image."""
-    from aigc_cli.denoise import TiledDenoiser
+    from aigc_cli.inference.denoising import TiledDenoiser
 
     image = np.random.default_rng(0).uniform(0, 1, (side, side, channels)).astype(np.float32)
     denoiser = TiledDenoiser(model)

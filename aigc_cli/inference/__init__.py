@@ -1,0 +1,1 @@
+"""Using trained models: loading them, sampling, denoising, evaluating, exporting."""

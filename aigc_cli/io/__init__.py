@@ -1,0 +1,1 @@
+"""I/O helpers: atomic files, image files in and out, progress bars."""

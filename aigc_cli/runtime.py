@@ -1,0 +1,166 @@
+"""Starting TensorFlow for a command: a clear message when it is missing, a quiet
+import, device set-up, and TensorFlow's C++ log lines kept off the terminal.
+
+Device settings (logical CPU devices, GPU memory growth) can only change
+before TensorFlow initialises its devices, so they happen here, first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib.metadata
+import logging
+import os
+import re
+import sys
+import threading
+
+from aigc_cli.errors import ConfigError, SetupError
+
+CPU_DEVICES_VARIABLE = "AIGC_CPU_DEVICES"
+INSTALL_HINT = ("install it with `pip install \"aigc[cpu]\"` (CPU) or `pip install \"aigc[gpu]\"` "
+                "(NVIDIA GPUs); from a clone: `pip install -e \".[cpu]\"`")
+
+
+def installed_versions() -> dict[str, str | None]:
+    """Versions of the installed TensorFlow and Keras (None when absent), read from
+    package metadata: nothing is imported."""
+    providers = importlib.metadata.packages_distributions()
+    versions = {}
+    for package in ("tensorflow", "keras"):
+        versions[package] = None
+        for distribution in providers.get(package, []):
+            with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+                versions[package] = importlib.metadata.version(distribution)
+                break
+    return versions
+
+
+@contextlib.contextmanager
+def _stderr_fd_silenced():
+    """Point file descriptor 2 at /dev/null; TensorFlow's native logger writes
+    "oneDNN custom operations are on" there before any log level applies."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow(quiet: bool = True, initialize: bool = True):
+    """Import and initialise TensorFlow (quietly unless ``quiet`` is false).
+
+    ``initialize`` false leaves the runtime unstarted: a MultiWorkerMirroredStrategy
+    must be created before anything else runs (collective ops are configured then).
+    Raises SetupError naming the pip command when TensorFlow or Keras is missing.
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    if quiet:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _stderr_fd_silenced() if quiet else contextlib.nullcontext():
+        try:
+            import keras  # noqa: F401  (its first import logs too)
+            import tensorflow
+        except ModuleNotFoundError as error:
+            if (error.name or "").partition(".")[0] not in ("tensorflow", "keras"):
+                raise
+            raise SetupError(f"this command needs TensorFlow, which is not installed here "
+                             f"(no module named '{error.name}'); {INSTALL_HINT}") from None
+        if quiet:
+            NativeLogFilter.install()
+            for python_logger in ("tensorflow", "absl", "h5py"):  # "WARNING:absl:..." lines
+                logging.getLogger(python_logger).setLevel(logging.ERROR)
+        configure_devices(tensorflow, os.environ.get(CPU_DEVICES_VARIABLE))
+        if initialize:
+            tensorflow.constant(0)  # device initialisation logs as well
+    return tensorflow
+
+
+def configure_devices(tf, cpu_devices: str | None) -> None:
+    """GPU memory on demand (not all at start); optionally split the CPU.
+
+    ``AIGC_CPU_DEVICES=N`` makes N logical CPU devices, so MirroredStrategy
+    can be exercised (batch splitting, loss scaling, all-reduce) without GPUs.
+    """
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)
+    if cpu_devices is None:
+        return
+    if not cpu_devices.isdigit() or int(cpu_devices) < 1:
+        raise ConfigError(f"{CPU_DEVICES_VARIABLE} must be a whole number >= 1, "
+                          f"got '{cpu_devices}'")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(int(cpu_devices))])
+
+
+#: A C++ log record's first line: absl's ``E0000 00:00:1733.. 123 file.cc:967] ...``, the
+#: older ``2024-01-01 12:00:00.123456: W tensorflow/...cc:12] ...``, and absl's notice
+#: about logging before its initialisation. Fatal (F) records do not match: they pass.
+NATIVE_LOG_RECORD = re.compile(
+    rb"^(?:[IWE]\d{4} \d\d:\d\d:[\d.]+ +\d+ [\w./+-]+:\d+\]"
+    rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] [\w./+-]+:\d+\]"
+    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called)")
+
+
+class NativeLogFilter:
+    """Keeps TensorFlow's C++ log records (grappler's "remapper failed", oneDNN notices)
+    off the terminal in normal runs, while the tool's own output is untouched.
+
+    File descriptor 2 becomes a pipe that only native code writes to: Python's
+    ``sys.stderr`` moves to a copy of the terminal. A thread forwards what native
+    code writes, less its log records and their indented continuation lines; fatal
+    (F) records and anything else pass. ``--debug`` does not install it.
+    """
+
+    _installed = False
+
+    @classmethod
+    def install(cls) -> None:
+        # Only a real process stderr: under pytest or click's CliRunner it is replaced.
+        if cls._installed or sys.stderr is not sys.__stderr__ or sys.stderr is None:
+            return
+        cls._installed = True
+        sys.stderr.flush()
+        terminal = os.dup(2)
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        sys.stderr = open(terminal, "w", buffering=1, encoding=sys.__stderr__.encoding,
+                          errors="backslashreplace", closefd=False)
+        forwarder = threading.Thread(target=cls._forward, args=(read_end, terminal),
+                                     name="aigc-native-log-filter", daemon=True)
+        forwarder.start()
+        atexit.register(cls._close, terminal, forwarder)
+
+    @staticmethod
+    def _forward(read_end: int, terminal: int) -> None:
+        pending, in_record = b"", False
+        while chunk := os.read(read_end, 65536):
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()  # a line not finished yet
+            kept = []
+            for line in lines:
+                if NATIVE_LOG_RECORD.match(line):
+                    in_record = True
+                elif not (in_record and line[:1] in (b" ", b"\t")):  # not its indented tail
+                    in_record = False
+                    kept.append(line + b"\n")
+            if kept:
+                os.write(terminal, b"".join(kept))
+        if pending and not NATIVE_LOG_RECORD.match(pending):
+            os.write(terminal, pending)
+
+    @staticmethod
+    def _close(terminal: int, forwarder: threading.Thread) -> None:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+            os.dup2(terminal, 2)  # closes the pipe's only write end: the thread sees EOF
+            forwarder.join(timeout=2)
