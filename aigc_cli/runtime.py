@@ -64,7 +64,8 @@ def import_tensorflow(quiet: bool = True, initialize: bool = True):
         return sys.modules["tensorflow"]
     if quiet:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _stderr_fd_silenced() if quiet else contextlib.nullcontext():
+    silenced = _stderr_fd_silenced if quiet else contextlib.nullcontext
+    with silenced():
         try:
             import keras  # noqa: F401  (its first import logs too)
             import tensorflow
@@ -73,10 +74,11 @@ def import_tensorflow(quiet: bool = True, initialize: bool = True):
                 raise
             raise SetupError(f"this command needs TensorFlow, which is not installed here "
                              f"(no module named '{error.name}'); {INSTALL_HINT}") from None
-        if quiet:
-            NativeLogFilter.install()
-            for python_logger in ("tensorflow", "absl", "h5py"):  # "WARNING:absl:..." lines
-                logging.getLogger(python_logger).setLevel(logging.ERROR)
+    if quiet:  # after the import: file descriptor 2 is the terminal again
+        NativeLogFilter.install()
+        for python_logger in ("tensorflow", "absl", "h5py"):  # "WARNING:absl:..." lines
+            logging.getLogger(python_logger).setLevel(logging.ERROR)
+    with silenced():
         configure_devices(tensorflow, os.environ.get(CPU_DEVICES_VARIABLE))
         if initialize:
             tensorflow.constant(0)  # device initialisation logs as well

@@ -1,4 +1,4 @@
-"""The README's denoising table: each test set and sigma, noisy / BM3D / aigc models.
+"""The tables of docs/denoising.md: each test set and sigma, noisy / BM3D / aigc models.
 
 Every figure comes from ``aigc eval``'s own code (noise by the published
 convention, seed 0, PSNR with peak 1.0), so the table and the CLI agree.

@@ -1,6 +1,7 @@
 """docs/denoise_example.png: noisy | denoised by the built-in model | clean, side by side.
 
-    python scripts/denoise_example.py ../shared/data/denoise/test/Set12/05.png docs/denoise_example.png
+    python scripts/denoise_example.py \
+        ../shared/data/denoise/test/Set12/05.png docs/denoise_example.png
 
 The noisy image is what a user has: sigma-25 Gaussian noise, clipped and rounded to
 8 bits (seed 0). The model runs with ``aigc denoise``'s defaults (noise level estimated).

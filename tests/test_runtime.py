@@ -75,3 +75,17 @@ def test_the_filter_drops_native_records_and_keeps_everything_else():
     assert sorted(lines) == sorted(["a native line that is no log record",
                                     "F0000 00:00:1.5 1 op.cc:1] Check failed: fatal stays",
                                     "warning: the tool speaks"])
+
+
+def test_a_quiet_tensorflow_start_keeps_the_tools_lines_and_drops_native_records():
+    # The filter goes in after the silenced import, onto the real stderr, not /dev/null.
+    code = "\n".join([
+        "import os, sys",
+        "from aigc_cli.runtime import import_tensorflow",
+        "import_tensorflow(quiet=True)",
+        "os.write(2, b'E0000 00:00:1.5 1 meta_optimizer.cc:967] remapper failed: x\\n')",
+        "print('error: the tool speaks', file=sys.stderr)",
+    ])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == ["error: the tool speaks"]

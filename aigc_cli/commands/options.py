@@ -34,8 +34,9 @@ ensemble_option = click.option(
     help="Denoiser: average over N rotated/flipped copies (N times slower, a little better).")
 
 precision_option = click.option(
-    "--precision", type=click.Choice(["float32", "bfloat16"]), default="float32",
+    "--precision", type=click.Choice(["float32", "bfloat16", "auto"]), default="float32",
     show_default=True,
     help="Compute precision of the network. bfloat16: ~3.6x faster on CPUs with AMX and on "
-         "recent GPUs, PSNR within 0.01 dB here; elsewhere it may be slower.")
+         "recent GPUs, PSNR within 0.01 dB; elsewhere much slower. auto: bfloat16 where it "
+         "is native, else float32.")
 

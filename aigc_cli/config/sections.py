@@ -113,9 +113,12 @@ class TrainingConfig:
         "checkpoint) or rollback (restore that checkpoint, halve every learning rate, go on)")
     steps_per_call: int = option(1, "training steps per compiled call (fewer Python round "
                                  "trips: helps small models and accelerators)", min=1, max=100000)
-    precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = option(
+    precision: Literal["float32", "mixed_bfloat16", "mixed_float16", "auto"] = option(
         "float32", "Keras dtype policy; mixed_float16 adds dynamic loss scaling (GPUs); "
-        "mixed_bfloat16 measured 1.4-3.5x faster for convolutions on CPUs with AMX-BF16")
+        "mixed_bfloat16 measured 1.4-3.5x faster for convolutions on CPUs with AMX-BF16 and "
+        "many times slower on CPUs without native bfloat16; auto: mixed_bfloat16 where "
+        "bfloat16 is native (AMX-BF16 or AVX512-BF16 CPUs, GPUs of compute capability 8.0+), "
+        "float32 elsewhere (manifest.json records the choice)")
     jit_compile: bool = option(False, "XLA-compile the training step (GPUs, TPUs; measured "
                                "slower on CPU)")
     distribute: Literal["default", "mirrored", "multi_worker", "tpu"] = option(

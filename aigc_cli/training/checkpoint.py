@@ -134,7 +134,8 @@ def _restore(checkpoint: tf.train.Checkpoint, prefix: str, partial: bool) -> Non
         status.assert_existing_objects_matched()
     except AssertionError as error:
         raise CheckpointError(f"{prefix} does not hold the weights this config describes "
-                              f"({short_message(error)}); was it written by another model?") from None
+                              f"({short_message(error)}); was it written by another "
+                              "model?") from None
     except Exception as error:  # a damaged file surfaces as OpError, ValueError, IndexError...
         raise CheckpointError(f"cannot restore {prefix}: {type(error).__name__}: "
                               f"{short_message(error)}; the checkpoint is "

@@ -24,6 +24,7 @@ from aigc_cli.errors import TrainingDiverged
 from aigc_cli.models import MODEL_FAMILIES
 from aigc_cli.models.base import GenerativeModel
 from aigc_cli.models.optimizers import scale_learning_rate
+from aigc_cli.models.precision import training_policy
 from aigc_cli.training.checkpoint import Checkpointer, latest_step
 from aigc_cli.training.evaluation import TrainingEvaluator
 from aigc_cli.training.reporting import Reporter
@@ -101,7 +102,8 @@ def build_session(config: RunConfig, run: RunDir, start_step: int,
     keras.utils.set_random_seed(training.seed)
     if training.deterministic:
         tf.config.experimental.enable_op_determinism()
-    keras.mixed_precision.set_global_policy(training.precision)
+    policy = training_policy(training.precision)
+    keras.mixed_precision.set_global_policy(policy)
     with strategy.scope():
         model = MODEL_FAMILIES.get(config.model.type)(
             config.model, config.optimizer, config.dataset.image_shape, training.seed)
@@ -123,7 +125,7 @@ def build_session(config: RunConfig, run: RunDir, start_step: int,
         run.create(config, {"tensorflow": tf.__version__, "keras": keras.__version__,
                             "config_sha256": config_hash(config), "seed": training.seed,
                             "dataset_sha256": images.fingerprint(),
-                            "strategy": type(strategy).__name__,
+                            "strategy": type(strategy).__name__, "precision": policy,
                             "replicas": strategy.num_replicas_in_sync,
                             **({"initialized_from": initialized_from} if initialized_from
                                else {})})

@@ -1,0 +1,54 @@
+import json
+
+import keras
+import pytest
+
+from aigc_cli.models.precision import (bfloat16_is_fast, inference_policy,
+                                       inference_precision, training_policy)
+
+FLAGS = "processor\t: 0\nflags\t\t: fpu sse2 avx2 {extra}\nbugs\t\t: none\n"
+
+
+@pytest.mark.parametrize("extra, native", [("", False), ("amx_bf16 amx_tile", True),
+                                           ("avx512f avx512_bf16", True),
+                                           ("avx512f avx512bw", False)])
+def test_native_bfloat16_is_read_from_the_cpu_flags(tmp_path, extra, native):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(FLAGS.format(extra=extra))
+    assert bfloat16_is_fast(cpuinfo) is native
+
+
+def test_no_cpuinfo_means_no_native_bfloat16(tmp_path):
+    assert bfloat16_is_fast(tmp_path / "absent") is False
+
+
+def test_auto_follows_the_machine(monkeypatch):
+    monkeypatch.setattr("aigc_cli.models.precision.bfloat16_is_fast", lambda: True)
+    assert training_policy("auto") == "mixed_bfloat16"
+    assert inference_policy("auto") == "mixed_bfloat16"
+    monkeypatch.setattr("aigc_cli.models.precision.bfloat16_is_fast", lambda: False)
+    assert training_policy("auto") == "float32" and inference_policy("auto") == "float32"
+    assert training_policy("mixed_float16") == "mixed_float16"  # explicit names stay
+
+
+def test_inference_precision_restores_the_global_policy():
+    with inference_precision("bfloat16"):
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "float32"
+    with pytest.raises(ValueError, match="choose one of"):
+        inference_policy("float64")
+
+
+def test_a_run_records_the_precision_auto_chose(idx_folder, tmp_path):
+    from aigc_cli.config import build_config
+    from aigc_cli.training.loop import train
+    from conftest import tiny_config_dict
+
+    config = build_config(tiny_config_dict(idx_folder, tmp_path / "run", steps=1,
+                                           precision="auto"))
+    try:
+        run_dir = train(config, quiet=True).run_dir
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["precision"] == ("mixed_bfloat16" if bfloat16_is_fast() else "float32")
