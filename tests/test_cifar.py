@@ -142,6 +142,7 @@ def test_damaged_and_missing_copies_name_the_file_and_every_place(tmp_path, monk
         assert place in str(error.value)
 
 
+@pytest.mark.slow
 def test_a_conditional_gan_trains_on_cifar10_for_epochs(tmp_path, runner):
     import yaml
 

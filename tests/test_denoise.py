@@ -49,6 +49,7 @@ def test_tiles_give_the_whole_image_result(channels):
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tile", [32, 4096])  # tiled, in Python; one tile, in one graph
 def test_eightfold_self_ensemble_commutes_with_rotations_and_flips(tiny_denoiser_run, tile):
     model = load_trained_model(tiny_denoiser_run).model
@@ -62,6 +63,7 @@ def test_eightfold_self_ensemble_commutes_with_rotations_and_flips(tiny_denoiser
     assert np.abs(single(np.rot90(image).copy(), 0.1) - np.rot90(single(image, 0.1))).max() > 1e-3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [4, 8])
 def test_the_one_graph_self_ensemble_is_the_tiled_one(tiny_denoiser_run, size):
     model = load_trained_model(tiny_denoiser_run).model
@@ -295,6 +297,7 @@ def test_psnr_and_ssim_by_hand():
     assert ssim(clean, clean) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_eval_denoiser_on_clean_folder_is_reproducible(tiny_denoiser_run, tmp_path, runner):
     import json
 
@@ -406,6 +409,7 @@ def test_bfloat16_inference_computes_in_bfloat16_and_stays_close():
     assert 0 < difference.max() < 4 / 255 and difference.mean() < 1 / 255
 
 
+@pytest.mark.slow
 def test_compare_bm3d_reports_both_or_says_how_to_install_it(tiny_denoiser_run, tmp_path, runner,
                                                              monkeypatch):
     import json
@@ -475,6 +479,7 @@ def test_eval_limit_takes_the_first_readable_images_and_times_bm3d_beside_them(
                                                                  intact["2.png"]]
 
 
+@pytest.mark.slow
 def test_a_bad_model_is_reported_before_any_image_is_read(tiny_vae_run, tmp_path, runner):
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -489,6 +494,7 @@ def test_a_bad_model_is_reported_before_any_image_is_read(tiny_vae_run, tmp_path
     assert result.exit_code == 2 and "nor a built-in model (gray, color)" in result.output
 
 
+@pytest.mark.slow
 def test_a_sigma_above_the_models_training_range_is_warned_about(tiny_denoiser_run, tmp_path, runner,
                                                          aigc_log):
     Image.fromarray(np.full((16, 16), 128, np.uint8)).save(tmp_path / "flat.png")

@@ -17,6 +17,7 @@ def _point_mass_posterior(vae):
     layer.set_weights([np.zeros_like(kernel), np.full_like(bias, -30.0)])
 
 
+@pytest.mark.slow
 def test_reported_elbo_matches_a_direct_computation(tiny_vae_run, idx_folder):
     vae = load_trained_model(tiny_vae_run).model
     _point_mass_posterior(vae)

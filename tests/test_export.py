@@ -6,6 +6,9 @@ from aigc_cli.cli import main
 from aigc_cli.inference.trained import load_trained_model
 from aigc_cli.training.loop import train
 
+# End to end through subprocesses or whole runs: the full suite, not the fast lane.
+pytestmark = pytest.mark.slow
+
 
 def _export(runner, run, tmp_path, fmt="saved_model"):
     out = tmp_path / f"export_{fmt}"

@@ -1,6 +1,7 @@
 import shutil
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from aigc_cli.cli import main
@@ -20,6 +21,7 @@ def trained_run(tiny_config, idx_folder, tmp_path):
     return moved
 
 
+@pytest.mark.slow
 def test_sample_writes_n_files_byte_identical_per_seed(tiny_config, idx_folder, tmp_path, runner):
     run = trained_run(tiny_config, idx_folder, tmp_path)
     outputs = {}
@@ -34,6 +36,7 @@ def test_sample_writes_n_files_byte_identical_per_seed(tiny_config, idx_folder, 
     assert Image.open(outputs["a"][0]).size == (28, 28)
 
 
+@pytest.mark.slow
 def test_sample_grid_from_a_checkpoint_prefix(tiny_config, idx_folder, tmp_path, runner):
     run = trained_run(tiny_config, idx_folder, tmp_path)
     grid = tmp_path / "grid.png"
@@ -43,6 +46,7 @@ def test_sample_grid_from_a_checkpoint_prefix(tiny_config, idx_folder, tmp_path,
     assert Image.open(grid).size == (3 * 30 + 2, 3 * 30 + 2)
 
 
+@pytest.mark.slow
 def test_sampling_restores_the_trained_generator(tiny_config, idx_folder, tmp_path):
     run = trained_run(tiny_config, idx_folder, tmp_path)
     trained = load_trained_model(run)
@@ -68,6 +72,7 @@ def test_existing_output_folder_is_not_clobbered(tiny_config, idx_folder, tmp_pa
     assert (out / "mine.png").read_bytes() == b"precious"
 
 
+@pytest.mark.slow
 def test_vae_prior_interpolation_and_reconstruction_counts(tiny_vae_run, tmp_path, runner):
     prior = runner.invoke(main, ["sample", str(tiny_vae_run), "-n", "5", "--temperature", "0.7",
                                  "--out", str(tmp_path / "prior"), "-q"])
@@ -96,6 +101,7 @@ def test_vae_prior_interpolation_and_reconstruction_counts(tiny_vae_run, tmp_pat
     assert Image.open(tmp_path / "recon" / "a.png").size == (56, 28)  # input | output
 
 
+@pytest.mark.slow
 def test_reconstruct_needs_an_encoder(tiny_config, idx_folder, tmp_path, runner):
     run = trained_run(tiny_config, idx_folder, tmp_path)
     (tmp_path / "in").mkdir()
@@ -111,6 +117,7 @@ def test_truncation_shrinks_the_latents():
     assert np.linalg.norm(truncated, axis=1).mean() < 0.5 * np.linalg.norm(plain, axis=1).mean()
 
 
+@pytest.mark.slow
 def test_sample_class_feeds_that_label_to_a_conditional_generator(idx_folder, tmp_path, runner):
     from aigc_cli.config import build_config
     from conftest import TINY_MODEL, tiny_config_dict

@@ -4,6 +4,9 @@ import pytest
 from aigc_cli.errors import InputError
 from aigc_cli.metrics import features
 
+# End to end through subprocesses or whole runs: the full suite, not the fast lane.
+pytestmark = pytest.mark.slow
+
 
 def test_inception_weights_missing_offline_names_every_place_looked(tmp_path, monkeypatch):
     import keras

@@ -22,6 +22,7 @@ def classifier_run(idx_folder, tmp_path):
     return train(config, quiet=True).run_dir
 
 
+@pytest.mark.slow
 def test_classifier_trains_on_labels_and_reports_accuracy(classifier_run, runner):
     records = [json.loads(line) for line in (classifier_run / "metrics.jsonl").open()]
     assert {"loss", "accuracy"} <= set(records[-1]) and 0 <= records[-1]["accuracy"] <= 1
@@ -31,6 +32,7 @@ def test_classifier_trains_on_labels_and_reports_accuracy(classifier_run, runner
     assert report["model"] == "classifier" and 0.0 <= report["accuracy"] <= 1.0
 
 
+@pytest.mark.slow
 def test_asset_round_trip_gives_the_same_features(classifier_run, tmp_path):
     trained = load_trained_model(classifier_run)
     network = trained.model.classifier
@@ -53,6 +55,7 @@ def test_asset_round_trip_gives_the_same_features(classifier_run, tmp_path):
         load_model_asset(path)
 
 
+@pytest.mark.slow
 def test_gan_fid_with_a_trained_feature_extractor(classifier_run, tiny_config, runner):
     gan_run = train(tiny_config(steps=2), quiet=True).run_dir
     result = runner.invoke(main, ["eval", str(gan_run), "--json", "--fid-samples", "40",
@@ -63,6 +66,7 @@ def test_gan_fid_with_a_trained_feature_extractor(classifier_run, tiny_config, r
     assert report["fid_feature_extractor"].startswith("classifier:")
 
 
+@pytest.mark.slow
 def test_fid_without_an_extractor_for_the_dataset_says_how_to_get_one(tiny_config, runner,
                                                                      tmp_path):
     config = tiny_config(steps=1)

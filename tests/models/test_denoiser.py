@@ -67,6 +67,7 @@ def test_training_on_patches_with_synthesized_noise(tiny_denoiser_run):
     assert len(grids) == 1
 
 
+@pytest.mark.slow
 def test_init_from_starts_a_new_run_from_trained_weights(tiny_denoiser_run, tmp_path):
     from aigc_cli.config import build_config
     from aigc_cli.inference.trained import load_trained_model
@@ -147,6 +148,7 @@ def test_init_from_a_smaller_denoiser_grows_it_into_the_same_function(tmp_path):
     assert manifest["initialized_from"].endswith("ckpt-3")
 
 
+@pytest.mark.slow
 def test_init_from_a_checkpoint_or_another_family(tiny_denoiser_run, tiny_config, tmp_path):
     from aigc_cli.config import build_config
     from aigc_cli.inference.trained import load_trained_model

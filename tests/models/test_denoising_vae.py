@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from aigc_cli.cli import main
 from aigc_cli.config import build_config
@@ -11,6 +12,7 @@ from aigc_cli.training.loop import train
 from conftest import make_photo_folder
 
 
+@pytest.mark.slow
 def test_denoising_vae_trains_tiles_exactly_and_denoises_files(tmp_path, runner):
     data = make_photo_folder(tmp_path / "clean")
     config = build_config({

@@ -110,6 +110,7 @@ def test_r1_and_gradient_penalty_on_a_linear_discriminator():
     (dict(loss="hinge", r1_gamma=1.0, spectral_norm=True,
           diff_augment=("color", "translation", "cutout")), "r1_penalty"),
 ])
+@pytest.mark.slow
 def test_penalties_run_inside_the_compiled_step(settings, penalty):
     config = tiny_dcgan(**settings)
     gan = build_dcgan(config, OPTIMIZERS, (16, 16, 1), seed=0)
@@ -150,6 +151,7 @@ def test_spectral_norm_keeps_the_discriminator_layers_near_unit_norm():
         assert np.linalg.svd(kernel, compute_uv=False)[0] == pytest.approx(1.0, abs=0.05)
 
 
+@pytest.mark.slow
 def test_conditional_networks_take_labels_and_the_step_uses_them():
     config = tiny_dcgan(num_classes=3, r1_gamma=1.0)
     gan = build_dcgan(config, OPTIMIZERS, (16, 16, 1), seed=0)
@@ -168,6 +170,7 @@ def test_conditional_networks_take_labels_and_the_step_uses_them():
     assert all(np.isfinite(float(v)) for v in losses.values())
 
 
+@pytest.mark.slow
 def test_averaged_generator_gets_its_own_batch_norm_statistics():
     config = tiny_dcgan(ema_decay=0.5)
     gan = build_dcgan(config, OPTIMIZERS, (16, 16, 1), seed=0)
@@ -188,6 +191,7 @@ def test_averaged_generator_gets_its_own_batch_norm_statistics():
     assert mismatch() < 0.25 * before
 
 
+@pytest.mark.slow
 def test_minibatch_std_channel_measures_the_batch_spread():
     from aigc_cli.models.layers import MinibatchStdDev
 
@@ -209,6 +213,7 @@ def test_minibatch_std_channel_measures_the_batch_spread():
     assert all(np.isfinite(float(v)) for v in losses.values())
 
 
+@pytest.mark.slow
 def test_mode_seeking_terms_by_hand():
     from aigc_cli.models.gan import mode_seeking_terms
 

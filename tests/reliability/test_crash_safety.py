@@ -7,11 +7,15 @@ import subprocess
 import sys
 import time
 
+import pytest
 import yaml
 
 from aigc_cli.config import build_config
 from aigc_cli.training.loop import train
 from conftest import tiny_config_dict
+
+# End to end through subprocesses or whole runs: the full suite, not the fast lane.
+pytestmark = pytest.mark.slow
 
 
 def test_kill_9_mid_training_then_rerun_resumes_and_finishes(idx_folder, tmp_path):

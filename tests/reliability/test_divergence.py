@@ -11,6 +11,9 @@ from aigc_cli.models.gan import GAN
 from aigc_cli.training.loop import train
 from conftest import tiny_config_dict
 
+# End to end through subprocesses or whole runs: the full suite, not the fast lane.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def nan_at_step_3(monkeypatch):

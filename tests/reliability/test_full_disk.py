@@ -10,6 +10,9 @@ from aigc_cli.cli import main
 from aigc_cli.inference.trained import load_trained_model
 from conftest import tiny_config_dict
 
+# End to end through subprocesses or whole runs: the full suite, not the fast lane.
+pytestmark = pytest.mark.slow
+
 
 def _config(idx_folder, tmp_path, steps):
     path = tmp_path / f"config_{steps}.yaml"

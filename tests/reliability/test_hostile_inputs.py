@@ -12,6 +12,9 @@ from PIL import Image
 from aigc_cli.cli import main
 from aigc_cli.data.sources import load_folder
 
+# End to end through subprocesses or whole runs: the full suite, not the fast lane.
+pytestmark = pytest.mark.slow
+
 READABLE = {"cmyk.jpg", "palette.png", "deep16.png", "animated.gif"}
 BROKEN = {"truncated.png", "empty.png", "text.jpg", "bomb.png"}
 

@@ -3,9 +3,13 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from conftest import tiny_config_dict
+
+# End to end through subprocesses or whole runs: the full suite, not the fast lane.
+pytestmark = pytest.mark.slow
 
 
 def test_mirrored_strategy_over_two_cpu_devices_trains(idx_folder, tmp_path):

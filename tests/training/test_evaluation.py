@@ -10,6 +10,9 @@ from aigc_cli.training.checkpoint import resolve_checkpoint
 from aigc_cli.training.loop import train
 from conftest import tiny_config_dict
 
+# End to end through subprocesses or whole runs: the full suite, not the fast lane.
+pytestmark = pytest.mark.slow
+
 
 def _eval_rows(run_dir):
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

@@ -34,6 +34,7 @@ def test_two_steps_write_the_whole_run_dir(tiny_config):
     assert json.loads(run.manifest.read_text())["tensorflow"] == tf.__version__
 
 
+@pytest.mark.slow
 def test_resume_continues_the_step_count_and_optimizer_state(tiny_config):
     train(tiny_config(steps=2), quiet=True)
     result = train(tiny_config(steps=4), quiet=True)
@@ -47,6 +48,7 @@ def test_resume_continues_the_step_count_and_optimizer_state(tiny_config):
     assert again.stop_reason == "already_complete" and again.step == 4
 
 
+@pytest.mark.slow
 def test_epochs_set_the_steps_and_a_resumed_run_keeps_its_schedule(idx_folder, tmp_path,
                                                                     aigc_log):
     data = tiny_config_dict(idx_folder, tmp_path / "run", steps=2, epochs=0.5, sample_every=100)
@@ -67,6 +69,7 @@ def test_epochs_set_the_steps_and_a_resumed_run_keeps_its_schedule(idx_folder, t
     assert "optimizer.generator.decay_steps=8" in aigc_log.text
 
 
+@pytest.mark.slow
 def test_max_seconds_stops_with_a_checkpoint(tiny_config):
     result = train(tiny_config(steps=1000, max_seconds=0.01), quiet=True)
     assert result.stop_reason == "max_seconds"
@@ -84,6 +87,7 @@ def test_step_is_traced_once_even_across_partial_batches(idx_folder, tmp_path):
     assert session.train_function.experimental_get_tracing_count() == 1
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights(idx_folder, tmp_path):
     def final_weights(name, seed):
         config = build_config(tiny_config_dict(idx_folder, tmp_path / name, steps=3, seed=seed))
@@ -113,6 +117,7 @@ def test_resolve_checkpoint_accepts_run_dir_and_prefix(tiny_config):
     assert resolve_checkpoint(prefix)[0].root == result.run_dir
 
 
+@pytest.mark.slow
 def test_resuming_with_another_architecture_is_a_clear_error(idx_folder, tmp_path):
     train(build_config(tiny_config_dict(idx_folder, tmp_path / "r")), quiet=True)
     changed = tiny_config_dict(idx_folder, tmp_path / "r", steps=4)
@@ -121,6 +126,7 @@ def test_resuming_with_another_architecture_is_a_clear_error(idx_folder, tmp_pat
         train(build_config(changed), quiet=True)
 
 
+@pytest.mark.slow
 def test_ema_generator_is_checkpointed_and_sampled(idx_folder, tmp_path):
     from aigc_cli.inference.trained import load_trained_model
 
@@ -141,6 +147,7 @@ def _weights(run_dir):
     return [v.numpy() for v in load_trained_model(run_dir).model.generator.variables]
 
 
+@pytest.mark.slow
 def test_steps_per_call_gives_the_same_run_as_one_step_per_call(idx_folder, tmp_path):
     def run(name, **training):
         config = build_config(tiny_config_dict(idx_folder, tmp_path / name, steps=7,
@@ -157,6 +164,7 @@ def test_steps_per_call_gives_the_same_run_as_one_step_per_call(idx_folder, tmp_
     assert [g.rsplit("_", 1)[-1] for g in grids] == ["00000003.png", "00000006.png", "00000007.png"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_with_float32_weights(idx_folder, tmp_path, precision):
     import keras
@@ -173,6 +181,7 @@ def test_mixed_precision_trains_with_float32_weights(idx_folder, tmp_path, preci
     keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.mark.slow
 def test_jit_compiled_step_matches_the_plain_step(tmp_path):
     # The denoiser's step draws no random numbers (XLA has its own RNG kernels).
     from aigc_cli.inference.trained import load_trained_model

@@ -9,6 +9,9 @@ import yaml
 
 from conftest import tiny_config_dict
 
+# End to end through subprocesses or whole runs: the full suite, not the fast lane.
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_saves_a_checkpoint_and_exits_130(idx_folder, tmp_path, signum):
