@@ -77,6 +77,7 @@ def test_the_filter_drops_native_records_and_keeps_everything_else():
                                     "warning: the tool speaks"])
 
 
+@pytest.mark.slow
 def test_a_quiet_tensorflow_start_keeps_the_tools_lines_and_drops_native_records():
     # The filter goes in after the silenced import, onto the real stderr, not /dev/null.
     code = "\n".join([
