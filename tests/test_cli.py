@@ -108,3 +108,20 @@ def test_config_keys_lists_keys_that_set_accepts(runner):
     validated = runner.invoke(main, ["config", "validate", str(FIXTURES / "valid.yaml"),
                                      *overrides])
     assert validated.exit_code == 0, validated.output
+
+
+def test_the_tools_warnings_are_one_line_above_a_running_progress_bar(capsys):
+    import logging
+
+    from tqdm import tqdm
+
+    from aigc_cli.cli import _WarningHandler
+
+    with tqdm(total=3, file=sys.stderr, ascii=True) as bar:
+        bar.update(1)
+        record = logging.LogRecord("aigc", logging.WARNING, __file__, 1,
+                                   "first part\n   second part", None, None)
+        _WarningHandler().emit(record)
+        bar.update(1)
+    err = capsys.readouterr().err
+    assert "\nwarning: first part second part\n" in err.replace("\r", "\n")
