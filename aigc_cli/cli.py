@@ -81,6 +81,8 @@ class _WarningHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         from tqdm import tqdm
 
+        if sys.stderr is None:  # `2>&-`: nowhere to warn, and never onto stdout
+            return
         message = " ".join(record.getMessage().split())
         tqdm.write(f"{record.levelname.lower()}: {message}", file=sys.stderr)
 

@@ -13,8 +13,9 @@ import importlib.metadata
 import logging
 import os
 import re
+import signal
+import subprocess
 import sys
-import threading
 
 from aigc_cli.errors import ConfigError, SetupError
 
@@ -62,6 +63,7 @@ def import_tensorflow(quiet: bool = True, initialize: bool = True):
     """
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
+    user_log_level = "TF_CPP_MIN_LOG_LEVEL" in os.environ  # they asked for TF's own logs
     if quiet:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     silenced = _stderr_fd_silenced if quiet else contextlib.nullcontext
@@ -75,7 +77,8 @@ def import_tensorflow(quiet: bool = True, initialize: bool = True):
             raise SetupError(f"this command needs TensorFlow, which is not installed here "
                              f"(no module named '{error.name}'); {INSTALL_HINT}") from None
     if quiet:  # after the import: file descriptor 2 is the terminal again
-        NativeLogFilter.install()
+        if not user_log_level:
+            NativeLogFilter.install()
         for python_logger in ("tensorflow", "absl", "h5py"):  # "WARNING:absl:..." lines
             logging.getLogger(python_logger).setLevel(logging.ERROR)
     with silenced():
@@ -117,52 +120,75 @@ class NativeLogFilter:
     off the terminal in normal runs, while the tool's own output is untouched.
 
     File descriptor 2 becomes a pipe that only native code writes to: Python's
-    ``sys.stderr`` moves to a copy of the terminal. A thread forwards what native
-    code writes, less its log records and their indented continuation lines; fatal
-    (F) records and anything else pass. ``--debug`` does not install it.
+    ``sys.stderr`` moves to a copy of the terminal. A small child process forwards
+    what native code writes, less its log records and their indented continuation
+    lines; fatal (F) records and anything else pass. Being a process of its own, it
+    outlives an abort (a failed CHECK still shows its F record) and never blocks
+    the tool: it ignores Ctrl-C and SIGTERM, drains the pipe until every writer has
+    gone, and keeps draining when the terminal cannot be written. ``--debug``, or a
+    TF_CPP_MIN_LOG_LEVEL the user set, does not install it.
     """
 
-    _installed = False
+    _forwarder: subprocess.Popen | None = None
 
     @classmethod
     def install(cls) -> None:
         # Only a real process stderr: under pytest or click's CliRunner it is replaced.
-        if cls._installed or sys.stderr is not sys.__stderr__ or sys.stderr is None:
+        if cls._forwarder or sys.stderr is None or sys.stderr is not sys.__stderr__:
             return
-        cls._installed = True
         sys.stderr.flush()
         terminal = os.dup(2)
         read_end, write_end = os.pipe()
+        try:
+            cls._forwarder = subprocess.Popen(
+                [sys.executable, "-c", "from aigc_cli.runtime import forward_native_output; "
+                 "forward_native_output()"], stdin=read_end, stdout=terminal, stderr=terminal)
+        except OSError:  # no second process: leave stderr as it is
+            os.close(read_end), os.close(write_end), os.close(terminal)
+            return
+        os.close(read_end)
         os.dup2(write_end, 2)
         os.close(write_end)
         sys.stderr = open(terminal, "w", buffering=1, encoding=sys.__stderr__.encoding,
                           errors="backslashreplace", closefd=False)
-        forwarder = threading.Thread(target=cls._forward, args=(read_end, terminal),
-                                     name="aigc-native-log-filter", daemon=True)
-        forwarder.start()
-        atexit.register(cls._close, terminal, forwarder)
+        atexit.register(cls._close, terminal)
 
-    @staticmethod
-    def _forward(read_end: int, terminal: int) -> None:
-        pending, in_record = b"", False
-        while chunk := os.read(read_end, 65536):
-            lines = (pending + chunk).split(b"\n")
-            pending = lines.pop()  # a line not finished yet
-            kept = []
-            for line in lines:
-                if NATIVE_LOG_RECORD.match(line):
-                    in_record = True
-                elif not (in_record and line[:1] in (b" ", b"\t")):  # not its indented tail
-                    in_record = False
-                    kept.append(line + b"\n")
-            if kept:
-                os.write(terminal, b"".join(kept))
-        if pending and not NATIVE_LOG_RECORD.match(pending):
-            os.write(terminal, pending)
-
-    @staticmethod
-    def _close(terminal: int, forwarder: threading.Thread) -> None:
+    @classmethod
+    def _close(cls, terminal: int) -> None:
         with contextlib.suppress(Exception):
             sys.stderr.flush()
-            os.dup2(terminal, 2)  # closes the pipe's only write end: the thread sees EOF
-            forwarder.join(timeout=2)
+        os.dup2(terminal, 2)  # closes this process's write end: the forwarder sees EOF
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            cls._forwarder.wait(timeout=1)  # its last lines before the shell's prompt
+
+
+def forward_native_output(source: int = 0, terminal: int = 1) -> None:
+    """The forwarder's loop (in its own process): ``source`` to ``terminal`` less native
+    log records, until every writer of ``source`` has closed it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    pending, in_record, writable = b"", False, True
+    while chunk := os.read(source, 65536):
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()  # a line not finished yet
+        kept = []
+        for line in lines:
+            if NATIVE_LOG_RECORD.match(line):
+                in_record = True
+            elif not (in_record and line[:1] in (b" ", b"\t")):  # not its indented tail
+                in_record = False
+                kept.append(line + b"\n")
+        if kept and writable:
+            writable = _write_all(terminal, b"".join(kept))
+    if pending and writable and not NATIVE_LOG_RECORD.match(pending):
+        _write_all(terminal, pending)
+
+
+def _write_all(fd: int, data: bytes) -> bool:
+    """Write all of ``data``; False when ``fd`` cannot be written (a closed terminal)."""
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    except OSError:
+        return False
+    return True

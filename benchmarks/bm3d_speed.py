@@ -15,7 +15,7 @@ import numpy as np
 
 from aigc_cli.data.sources import list_image_files
 from aigc_cli.io.images import read_image, to_array
-from aigc_cli.metrics.denoising import bm3d_denoiser, noisy_copy
+from aigc_cli.metrics.denoising import NoiseProtocol, bm3d_denoiser
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     denoise, seconds = bm3d_denoiser(), []
     for index, path in enumerate(list_image_files(args.folder)[:args.images]):
         clean = to_array(read_image(path), args.channels).astype(np.float32) / 255.0
-        noisy = noisy_copy(clean, args.sigma, 0, index)
+        noisy = NoiseProtocol(args.sigma).noisy(clean, 0, index)
         start = time.perf_counter()
         denoise(noisy, args.sigma / 255)
         seconds.append(time.perf_counter() - start)

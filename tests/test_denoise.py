@@ -272,7 +272,7 @@ def test_a_single_file_goes_to_a_sibling_folder_and_an_unwritable_one_is_skipped
 def test_a_one_off_first_call_cost_is_not_charged_per_image():
     import time
 
-    from aigc_cli.metrics.denoising import measure
+    from aigc_cli.metrics.denoising import NoiseProtocol, measure
 
     calls = []
 
@@ -283,10 +283,10 @@ def test_a_one_off_first_call_cost_is_not_charged_per_image():
         return noisy
 
     images = [np.full((16, 16, 1), 0.5, np.float32)] * 3
-    result = measure(denoise, images, 25, seed=0, warm_up=True)
+    result = measure(denoise, images, NoiseProtocol(25), seed=0, warm_up=True)
     assert len(calls) == 4 and result["seconds_per_image"] < 0.05
     calls.clear()
-    assert measure(denoise, images, 25, seed=0)["seconds_per_image"] > 0.15  # would be charged
+    assert measure(denoise, images, NoiseProtocol(25), seed=0)["seconds_per_image"] > 0.15
 
 
 def test_psnr_and_ssim_by_hand():
@@ -375,10 +375,10 @@ def piecewise_smooth_scene(channels: int) -> np.ndarray:
                                              ("L", "bfloat16")])
 def test_builtin_model_for_the_image_mode_removes_noise(tmp_path, runner, aigc_log, mode,
                                                         precision):
-    from aigc_cli.metrics.denoising import noisy_copy, psnr
+    from aigc_cli.metrics.denoising import NoiseProtocol, psnr
 
     clean = piecewise_smooth_scene(1 if mode == "L" else 3)
-    noisy = np.clip(noisy_copy(clean, 25, seed=0, index=0), 0, 1)
+    noisy = np.clip(NoiseProtocol(25).noisy(clean, seed=0, index=0), 0, 1)
     array = np.rint(noisy * 255).astype(np.uint8)
     Image.fromarray(array[..., 0] if mode == "L" else array, mode).save(tmp_path / "scene.png")
     result = runner.invoke(main, ["denoise", str(tmp_path / "scene.png"), "-o",

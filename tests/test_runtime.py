@@ -77,6 +77,21 @@ def test_the_filter_drops_native_records_and_keeps_everything_else():
                                     "warning: the tool speaks"])
 
 
+def test_a_fatal_record_written_just_before_an_abort_still_reaches_the_terminal():
+    # A failed CHECK in TensorFlow writes its F record and aborts at once: the forwarder,
+    # a process of its own, still passes it on.
+    code = "\n".join([
+        "import os",
+        "from aigc_cli.runtime import NativeLogFilter",
+        "NativeLogFilter.install()",
+        "os.write(2, b'F0000 00:00:1.5 1 op.cc:1] Check failed: x == y\\n')",
+        "os.abort()",
+    ])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30)
+    assert done.returncode != 0
+    assert b"Check failed: x == y" in done.stderr
+
+
 @pytest.mark.slow
 def test_a_quiet_tensorflow_start_keeps_the_tools_lines_and_drops_native_records():
     # The filter goes in after the silenced import, onto the real stderr, not /dev/null.

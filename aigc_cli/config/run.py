@@ -101,14 +101,21 @@ def build_config(data: Any) -> RunConfig:
     if dataset.noise is not None and config.model.type not in ("denoiser", "denoising_vae"):
         raise ConfigError(f"dataset.noise is for denoisers; a {config.model.type} model trains "
                           "on clean images", key="dataset.noise")
-    sigma = dataset.noise.sigma if dataset.noise else 0.0
-    if isinstance(sigma, tuple) and (len(sigma) != 2 or sigma[0] > sigma[1]):
-        raise ConfigError(f"dataset.noise.sigma must be one number or [low, high], got "
-                          f"{list(sigma)}", key="dataset.noise.sigma")
+    if dataset.noise is not None:
+        _check_noise_ranges(dataset.noise)
     if dataset.type == "folder" and not dataset.path:
         raise ConfigError("dataset.path is required for dataset.type 'folder'",
                           key="dataset.path")
     return config
+
+
+def _check_noise_ranges(noise) -> None:
+    for name in ("sigma", "poisson_gain", "jpeg_quality"):
+        value = getattr(noise, name)
+        if isinstance(value, tuple) and (len(value) != 2 or value[0] > value[1]):
+            single = "" if name == "jpeg_quality" else "one number or "
+            raise ConfigError(f"dataset.noise.{name} must be {single}[low, high], got "
+                              f"{list(value)}", key=f"dataset.noise.{name}")
 
 
 def _build_model(data: Any) -> Any:

@@ -14,9 +14,24 @@ from aigc_cli.config.schema import option
 
 @dataclass(frozen=True)
 class NoiseConfig:
+    """How noisy copies of clean images are made (aigc_cli/data/noise.py says why each)."""
+
     sigma: float | tuple[float, ...] = option(
         25.0, "Gaussian noise std-dev in 0-255 units: one value, or [low, high] for a "
         "uniformly drawn level per image (blind training)", min=0.0, max=255.0)
+    poisson_gain: Optional[float | tuple[float, ...]] = option(
+        None, "Poisson-Gaussian (signal-dependent) noise: a in the variance a·x + (sigma/255)^2 "
+        "of a pixel of intensity x in [0, 1] (Foi et al. 2008), one value or [low, high] "
+        "drawn per image; null: Gaussian only", min=0.0, max=1.0)
+    quantize_8bit: float = option(
+        0.0, "probability that a noisy image is clipped to [0, 1] and rounded to 256 levels, "
+        "as a saved 8-bit file is (0: never, the published convention; 1: always)",
+        min=0.0, max=1.0)
+    jpeg_probability: float = option(
+        0.0, "probability that a noisy image is JPEG-compressed (after 8-bit clipping) at a "
+        "quality drawn from jpeg_quality", min=0.0, max=1.0)
+    jpeg_quality: tuple[int, ...] = option(
+        (60, 95), "[low, high] JPEG quality range (1-100) of that compression", min=1, max=100)
 
 
 @dataclass(frozen=True)
@@ -43,7 +58,8 @@ class DatasetConfig:
                                        "whole images fitted to image_size", min=4, max=4096)
     random_rotations: bool = option(False, "random 90-degree rotations and flips of patches")
     noise: Optional[NoiseConfig] = option(None, "synthesize noisy copies of the clean images "
-                                          "(denoisers): dataset.noise.sigma")
+                                          "(denoisers): Gaussian, Poisson-Gaussian, 8-bit, "
+                                          "JPEG")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from aigc_cli.config import DatasetConfig
-from aigc_cli.data.noise import add_gaussian_noise, sigma_range
+from aigc_cli.data.noise import add_noise
 from aigc_cli.data.sources import ImageSet
 from aigc_cli.errors import DataError
 
@@ -33,10 +33,9 @@ def training_dataset(images: ImageSet, config: DatasetConfig, batch_size: int,
         dataset = _whole_image_batches(images, config, batch_size, seed, with_labels,
                                        start_batch)
     if config.noise is not None:
-        levels = sigma_range(config.noise.sigma)
         dataset = dataset.enumerate(start_batch).map(
-            lambda index, batch: add_gaussian_noise((batch + 1.0) * 0.5, levels,
-                                                    tf.stack([tf.cast(seed, tf.int64), index])),
+            lambda index, batch: add_noise((batch + 1.0) * 0.5, config.noise,
+                                           tf.stack([tf.cast(seed, tf.int64), index])),
             num_parallel_calls=tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = True

@@ -46,6 +46,9 @@ def _load(source: str, precision: str):
     from aigc_cli.inference.trained import load_trained_model
     from aigc_cli.models.assets import (BUILTIN_DENOISERS, BUILTIN_NAMES, builtin_denoiser_path,
                                         load_model_asset)
+    from aigc_cli.models.precision import resolve_inference_precision
+
+    precision = resolve_inference_precision(precision)  # the report says what auto chose
 
     if source in BUILTIN_DENOISERS:
         path = builtin_denoiser_path(source, "aigc eval")

@@ -15,4 +15,4 @@ METRICS = Registry("metric", {
 #: reports them beside the numbers; training does not log them as curves.
 SETTING_KEYS = frozenset({"fid_samples", "fid_reference_images", "precision_recall_k",
                           "importance_samples", "sigma", "noise_seed", "images", "channels",
-                          "ensemble"})
+                          "ensemble", "poisson_gain", "eight_bit", "jpeg_quality"})

@@ -1,21 +1,25 @@
 """PSNR/SSIM of a denoiser on clean images with synthesized noise.
 
-The published convention (../shared/data/README.md): images in [0, 1], white
-Gaussian noise of std-dev sigma/255 added and not clipped, PSNR with peak 1.0
-over the full image, averaged over the set. Outputs are clipped to [0, 1],
-as a saved image would be. SSIM is Wang et al. 2004 (11x11 Gaussian window,
-sigma 1.5), averaged over channels.
+The published convention (../shared/data/README.md), the default: images in
+[0, 1], white Gaussian noise of std-dev sigma/255 added and not clipped, PSNR
+with peak 1.0 over the full image, averaged over the set. The realistic one
+(``NoiseProtocol``'s other fields: ``aigc eval --eight-bit``, ``--poisson-gain``,
+``--jpeg-quality``) degrades the image as a user's photo is (data/noise.py).
+Outputs are clipped to [0, 1], as a saved image would be. SSIM is Wang et al.
+2004 (11x11 Gaussian window, sigma 1.5), averaged over channels.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from aigc_cli.data.noise import degrade, equivalent_sigma
 from aigc_cli.data.sources import ImageSet, list_image_files
 from aigc_cli.errors import InputError
 from aigc_cli.inference.denoising import TiledDenoiser
@@ -37,10 +41,39 @@ def ssim(estimate: np.ndarray, reference: np.ndarray) -> float:
                                tf.constant(reference, tf.float32), max_val=1.0))
 
 
-def noisy_copy(clean: np.ndarray, sigma_255: float, seed: int, index: int) -> np.ndarray:
-    """clean + N(0, (sigma/255)^2), not clipped; the same (seed, index), the same noise."""
-    rng = np.random.default_rng([seed, index])
-    return (clean + rng.standard_normal(clean.shape) * (sigma_255 / 255.0)).astype(np.float32)
+@dataclass(frozen=True)
+class NoiseProtocol:
+    """How an evaluation degrades each clean image; the defaults are the published
+    convention (Gaussian, not clipped)."""
+
+    sigma_255: float = 25.0
+    poisson_gain: float = 0.0  # a of the variance a·x + (sigma/255)^2
+    eight_bit: bool = False  # clipped to [0, 1] and rounded to 256 levels
+    jpeg_quality: int | None = None  # JPEG-compressed at this quality (implies 8 bits)
+
+    def noisy(self, clean: np.ndarray, seed: int, index: int) -> np.ndarray:
+        """The noisy copy of ``clean`` [H, W, C]; the same (seed, index), the same noise
+        (the Gaussian draws of earlier versions, so published figures do not move)."""
+        rng = np.random.default_rng([seed, index])
+        unit = rng.standard_normal(clean.shape)
+        sigma = tf.constant([self.sigma_255 / 255.0], tf.float64)
+        noisy = degrade(
+            tf.constant(clean[None], tf.float64), tf.constant(unit[None]), sigma,
+            tf.constant([self.poisson_gain], tf.float64) if self.poisson_gain else None,
+            tf.constant([True]) if self.eight_bit else None,
+            tf.constant([self.jpeg_quality], tf.int32) if self.jpeg_quality else None)
+        return noisy[0].numpy().astype(np.float32)
+
+    def told_sigma(self, clean: np.ndarray) -> float:
+        """The noise level in [0, 1] units the denoisers are told (BM3D too)."""
+        gain = tf.constant([self.poisson_gain], tf.float64) if self.poisson_gain else None
+        return float(equivalent_sigma(tf.constant(clean[None], tf.float64),
+                                      tf.constant([self.sigma_255 / 255.0], tf.float64),
+                                      gain)[0])
+
+    def settings(self) -> dict:
+        return {"sigma": self.sigma_255, "poisson_gain": self.poisson_gain,
+                "eight_bit": self.eight_bit, "jpeg_quality": self.jpeg_quality}
 
 
 def bm3d_denoiser():
@@ -59,8 +92,9 @@ def bm3d_denoiser():
     return run
 
 
-def measure(denoise, clean_images: list, sigma_255: float, seed: int, warm_up: bool = False,
-            quiet: bool = True, desc: str = "denoise", noise_indices: list | None = None) -> dict:
+def measure(denoise, clean_images: list, protocol: NoiseProtocol, seed: int,
+            warm_up: bool = False, quiet: bool = True, desc: str = "denoise",
+            noise_indices: list | None = None) -> dict:
     """Mean and per-image PSNR/SSIM of ``denoise(noisy, sigma01)`` and its speed.
 
     ``warm_up`` first runs ``denoise`` once untimed on the first image, so that a
@@ -71,12 +105,13 @@ def measure(denoise, clean_images: list, sigma_255: float, seed: int, warm_up: b
     if len(noise_indices) != len(clean_images):
         raise ValueError(f"{len(noise_indices)} noise indices for {len(clean_images)} images")
     if warm_up and clean_images:
-        denoise(noisy_copy(clean_images[0], sigma_255, seed, noise_indices[0]), sigma_255 / 255.0)
+        first = clean_images[0]
+        denoise(protocol.noisy(first, seed, noise_indices[0]), protocol.told_sigma(first))
     rows, seconds, pixels = [], 0.0, 0
     for index, clean in zip(noise_indices, progress(clean_images, desc, quiet, unit="img")):
-        noisy = noisy_copy(clean, sigma_255, seed, index)
+        noisy, told = protocol.noisy(clean, seed, index), protocol.told_sigma(clean)
         started = time.perf_counter()
-        estimate = np.clip(denoise(noisy, sigma_255 / 255.0), 0.0, 1.0)
+        estimate = np.clip(denoise(noisy, told), 0.0, 1.0)
         seconds += time.perf_counter() - started
         pixels += clean.shape[0] * clean.shape[1]
         rows.append({"noisy_psnr": psnr(noisy, clean), "psnr": psnr(estimate, clean),
@@ -111,16 +146,18 @@ def evaluate_denoising(model, data: ImageSet, options: dict) -> dict:
         noise_indices.append(index)
     if not clean:
         raise InputError(f"none of the images under --clean {folder} could be read")
-    sigma, seed = float(options.get("sigma", 25.0)), int(options.get("seed", 0))
-    ensemble = int(options.get("ensemble") or 1)
-    result = {"clean": str(folder), "sigma": sigma, "noise_seed": seed, "images": len(clean),
-              "channels": channels, "ensemble": ensemble}
+    protocol = NoiseProtocol(float(options.get("sigma", 25.0)),
+                             float(options.get("poisson_gain") or 0.0),
+                             bool(options.get("eight_bit")), options.get("jpeg_quality"))
+    seed, ensemble = int(options.get("seed", 0)), int(options.get("ensemble") or 1)
+    result = {"clean": str(folder), **protocol.settings(), "noise_seed": seed,
+              "images": len(clean), "channels": channels, "ensemble": ensemble}
     quiet = options.get("quiet", True)
-    result.update(measure(TiledDenoiser(model, ensemble=ensemble), clean, sigma, seed,
+    result.update(measure(TiledDenoiser(model, ensemble=ensemble), clean, protocol, seed,
                           warm_up=True, quiet=quiet, noise_indices=noise_indices))
     if options.get("compare") == "bm3d":
-        result["bm3d"] = measure(bm3d_denoiser(), clean, sigma, seed, quiet=quiet, desc="bm3d",
-                                 noise_indices=noise_indices)
+        result["bm3d"] = measure(bm3d_denoiser(), clean, protocol, seed, quiet=quiet,
+                                 desc="bm3d", noise_indices=noise_indices)
         # Both timed in this process, one after the other, on the same noisy images: the
         # side-by-side speed figure (the machine's speed drifts between runs).
         result["speedup_vs_bm3d"] = (result["bm3d"]["seconds_per_image"]

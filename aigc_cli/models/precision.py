@@ -19,14 +19,8 @@ INFERENCE_PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 BFLOAT16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 
 
-def bfloat16_is_fast(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether this machine computes bfloat16 natively: a GPU of compute capability 8.0
-    or newer (Ampere on), or a CPU with AMX-BF16 or AVX512-BF16."""
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        capability = tf.config.experimental.get_device_details(gpus[0]).get(
-            "compute_capability", (0, 0))
-        return tuple(capability) >= (8, 0)
+def cpu_has_native_bfloat16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU lists AMX-BF16 or AVX512-BF16 (x86 Linux; False where unknown)."""
     try:
         text = cpuinfo.read_text(errors="replace")
     except OSError:  # not Linux: no way to tell, so the safe choice
@@ -34,6 +28,17 @@ def bfloat16_is_fast(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
                   if line.startswith("flags")), [])
     return not BFLOAT16_CPU_FLAGS.isdisjoint(flags)
+
+
+def bfloat16_is_fast() -> bool:
+    """Whether this machine computes bfloat16 natively: a GPU of compute capability 8.0
+    or newer (Ampere on), else a CPU with AMX-BF16 or AVX512-BF16."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        capability = tf.config.experimental.get_device_details(gpus[0]).get(
+            "compute_capability", (0, 0))
+        return tuple(capability) >= (8, 0)
+    return cpu_has_native_bfloat16()
 
 
 def training_policy(precision: str) -> str:
@@ -44,10 +49,16 @@ def training_policy(precision: str) -> str:
     return precision
 
 
+def resolve_inference_precision(precision: str) -> str:
+    """``--precision`` with ``auto`` decided: float32 or bfloat16."""
+    if precision == "auto":
+        return "bfloat16" if bfloat16_is_fast() else "float32"
+    return precision
+
+
 def inference_policy(precision: str) -> str:
     """The Keras dtype policy of ``--precision`` (float32, bfloat16 or auto)."""
-    if precision == "auto":
-        precision = "bfloat16" if bfloat16_is_fast() else "float32"
+    precision = resolve_inference_precision(precision)
     if precision not in INFERENCE_PRECISIONS:
         raise ValueError(f"precision {precision!r}: choose one of "
                          f"{', '.join(INFERENCE_PRECISIONS)}, auto")

@@ -190,21 +190,22 @@ def test_denoiser_trains_in_mixed_bfloat16_with_a_float32_output():
 
 
 def test_synthesized_noise_is_fixed_or_drawn_per_image_and_not_clipped():
-    from aigc_cli.data.noise import add_gaussian_noise, sigma_range
+    from aigc_cli.config import NoiseConfig
+    from aigc_cli.data.noise import add_noise
 
     clean = tf.fill((64, 16, 16, 3), 0.98)
     seed = tf.constant([3, 4], tf.int64)
-    noisy, same, sigma = add_gaussian_noise(clean, sigma_range(25), seed)
+    noisy, same, sigma = add_noise(clean, NoiseConfig(sigma=25.0), seed)
     assert same is clean and np.all(sigma.numpy() == np.float32(25 / 255))
     residual = (noisy - clean).numpy()
     assert residual.std() == pytest.approx(25 / 255, rel=0.02)
     assert noisy.numpy().max() > 1.1  # the published convention: no clipping
-    noisy_again, _, _ = add_gaussian_noise(clean, sigma_range(25), seed)
+    noisy_again, _, _ = add_noise(clean, NoiseConfig(sigma=25.0), seed)
     np.testing.assert_array_equal(noisy_again, noisy)  # a stateless seed: reproducible
-    _, _, blind = add_gaussian_noise(clean, sigma_range([0, 55]), seed)
+    _, _, blind = add_noise(clean, NoiseConfig(sigma=(0.0, 55.0)), seed)
     levels = blind.numpy() * 255
     assert levels.min() >= 0 and levels.max() <= 55 and levels.std() > 10  # one level per image
-    per_image = (add_gaussian_noise(clean, sigma_range([0, 55]), seed)[0] - clean).numpy()
+    per_image = (add_noise(clean, NoiseConfig(sigma=(0.0, 55.0)), seed)[0] - clean).numpy()
     np.testing.assert_allclose(per_image.std(axis=(1, 2, 3)), blind.numpy(), rtol=0.15, atol=0.002)
 
 
