@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
-from aigc_cli.commands.options import (ensemble_option, precision_option, quiet_option,
-                                       start_tensorflow)
+from aigc_cli.commands.options import (EXIT_INTERRUPTED, ensemble_option, precision_option,
+                                       quiet_option, start_tensorflow)
 from aigc_cli.errors import InputError
 
 
@@ -27,10 +28,13 @@ from aigc_cli.errors import InputError
 @ensemble_option
 @precision_option
 @click.option("--overwrite", is_flag=True, help="Write into an output folder that has files.")
+@click.option("--skip-existing", is_flag=True,
+              help="Keep outputs that are already there: resumes an interrupted folder "
+                   "(outputs are written whole or not at all).")
 @quiet_option
 def denoise(input_path: str, output: str | None, model_reference: str | None,
             sigma: float | None, tile: int, ensemble: int, precision: str, overwrite: bool,
-            quiet: bool) -> None:
+            skip_existing: bool, quiet: bool) -> None:
     """Remove noise from a photo or a folder of photos (PNG 8/16-bit, JPEG, TIFF, WebP, BMP).
 
     Gray and colour images; alpha channels pass through; inputs are never
@@ -41,16 +45,27 @@ def denoise(input_path: str, output: str | None, model_reference: str | None,
       aigc denoise noisy_photos/                       # -> noisy_photos_denoised/
       aigc denoise scan.png -o clean/ --sigma 15
       aigc denoise photos/ --model runs/my_denoiser
+      aigc denoise photos/ -o clean/ --skip-existing    # resume after Ctrl-C
     """
     source = Path(input_path)
     start_tensorflow()
-    from aigc_cli.inference.denoising import check_output, default_output, denoise_files
+    from aigc_cli.inference.denoising import (DenoiseInterrupted, check_output, default_output,
+                                              denoise_files)
 
     target = Path(output) if output else default_output(source)
-    check_output(source, target, overwrite)
-    report = denoise_files(source, target, model_reference, sigma, tile=tile, quiet=quiet,
-                           ensemble=ensemble, precision=precision)
-    click.echo(f"wrote {len(report.written)} images to {target}", err=True)
+    check_output(source, target, overwrite or skip_existing)
+    try:
+        report = denoise_files(source, target, model_reference, sigma, tile=tile, quiet=quiet,
+                               ensemble=ensemble, precision=precision,
+                               skip_existing=skip_existing)
+    except DenoiseInterrupted as stopped:
+        done = len(stopped.report.written) + len(stopped.report.kept)
+        click.echo(f"interrupted: wrote {len(stopped.report.written)} images to {target} "
+                   f"({done} of {stopped.total} done); resume with: aigc denoise "
+                   f"{source} -o {target} --skip-existing", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    kept = f" (kept {len(report.kept)} already there)" if report.kept else ""
+    click.echo(f"wrote {len(report.written)} images to {target}{kept}", err=True)
     if report.failed:
         raise InputError(f"{len(report.failed)} of {len(report.failed) + len(report.written)} "
                          "files could not be denoised (listed above)")

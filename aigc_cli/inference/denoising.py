@@ -18,11 +18,12 @@ from aigc_cli.data.sources import list_image_files
 from aigc_cli.errors import InputError
 from aigc_cli.io.files import atomic_write_bytes
 from aigc_cli.io.images import IMAGE_FORMATS
-from aigc_cli.io.photos import encode_photo, read_photo
+from aigc_cli.io.photos import encode_photo, format_of_name, read_photo
 from aigc_cli.io.progress import progress
 from aigc_cli.models.assets import (BUILTIN_DENOISERS, BUILTIN_MAX_SIGMA,
                                     BUILTIN_NAMES, builtin_denoiser_path,
                                     has_builtin_denoiser, load_model_asset)
+from aigc_cli.training.signals import StopRequest
 
 log = logging.getLogger("aigc")
 
@@ -33,6 +34,16 @@ DEFAULT_TILE = 512
 class DenoiseReport:
     written: list[Path] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)  # outputs already there (--skip-existing)
+
+
+class DenoiseInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during a folder: ``report`` says what was written before it.
+    Every output is written whole (by rename) or not at all."""
+
+    def __init__(self, report: DenoiseReport, total: int):
+        super().__init__()
+        self.report, self.total = report, total
 
 
 # The eight rotations/flips of a square, ordered so that any prefix mixes both
@@ -179,8 +190,10 @@ def output_path(source: Path, input_root: Path, output_root: Path) -> Path:
 def denoise_files(input_path: Path, output_root: Path, model_reference: str | None,
                   sigma_255: float | None, tile: int = DEFAULT_TILE,
                   quiet: bool = False, ensemble: int = 1,
-                  precision: str = "float32") -> DenoiseReport:
-    """Denoise a file or every image under a folder into ``output_root``."""
+                  precision: str = "float32", skip_existing: bool = False) -> DenoiseReport:
+    """Denoise a file or every image under a folder into ``output_root``; with
+    ``skip_existing``, outputs already there are kept (an interrupted folder resumes).
+    Raises DenoiseInterrupted on Ctrl-C, with what was written."""
     files = [input_path] if input_path.is_file() else list_image_files(input_path)
     if not files:
         raise InputError(f"no images ({IMAGE_FORMATS}) under {input_path}")
@@ -198,34 +211,54 @@ def denoise_files(input_path: Path, output_root: Path, model_reference: str | No
     # A --model is the same for every image: loaded (and checked) before the first one.
     chosen = loaded(0) if model_reference else None
     report, runners = DenoiseReport(), {}
-    for source, target in progress(list(zip(files, targets)), "denoise", quiet, unit="img"):
+    # Ctrl-C or SIGTERM finishes the image at hand, then stops; a second one stops at once.
+    with StopRequest() as stop:
         try:
-            photo = read_photo(source)
-        except Exception as error:  # unreadable files are reported, not fatal
-            report.failed.append(f"{source}: {type(error).__name__}: {error}")
-            continue
-        channels = photo.pixels.shape[-1]
-        if channels not in runners:
-            runners[channels] = TiledDenoiser((chosen or loaded(channels)).model, tile,
-                                              ensemble)
-        try:
-            sigma = sigma_255 / 255.0 if sigma_255 is not None else estimate_sigma(photo.pixels)
-        except InputError as error:
-            report.failed.append(f"{source}: {error}")
-            continue
-        denoised = runners[channels](photo.pixels, sigma)
-        # A mode the format cannot store fails here, with OSError too from Pillow ("cannot
-        # write mode ... as ..."); encoding is in memory, so no OSError here is the disk's.
-        try:
-            encoded = encode_photo(denoised, photo)
-        except (ValueError, TypeError, KeyError, OSError) as error:
-            report.failed.append(f"{source}: cannot write it back as {photo.format}: {error}")
-            continue
-        atomic_write_bytes(target, encoded, durable=False)
-        report.written.append(target)
+            for source, target in progress(list(zip(files, targets)), "denoise", quiet,
+                                           unit="img"):
+                if stop.requested:
+                    raise KeyboardInterrupt
+                if skip_existing and target.exists():
+                    report.kept.append(target)
+                    continue
+                _denoise_one(source, target, report, runners, chosen, loaded, sigma_255, tile,
+                             ensemble)
+        except KeyboardInterrupt:
+            raise DenoiseInterrupted(report, len(files)) from None
     for failure in report.failed:
         log.warning("skipped %s", failure)
     return report
+
+
+def _denoise_one(source: Path, target: Path, report: DenoiseReport, runners: dict, chosen,
+                 loaded, sigma_255: float | None, tile: int, ensemble: int) -> None:
+    try:
+        photo = read_photo(source)
+    except Exception as error:  # unreadable files are reported, not fatal
+        report.failed.append(f"{source}: {type(error).__name__}: {error}")
+        return
+    channels = photo.pixels.shape[-1]
+    if channels not in runners:
+        runners[channels] = TiledDenoiser((chosen or loaded(channels)).model, tile, ensemble)
+    try:
+        sigma = sigma_255 / 255.0 if sigma_255 is not None else estimate_sigma(photo.pixels)
+    except InputError as error:
+        report.failed.append(f"{source}: {error}")
+        return
+    denoised = runners[channels](photo.pixels, sigma)
+    # A mode the format cannot store fails here, with OSError too from Pillow ("cannot
+    # write mode ... as ..."); encoding is in memory, so no OSError here is the disk's.
+    try:
+        encoded = encode_photo(denoised, photo)
+    except (ValueError, TypeError, KeyError, OSError) as error:
+        report.failed.append(f"{source}: cannot write it back as {photo.format}: {error}")
+        return
+    named = format_of_name(source)
+    if named and named != photo.format:
+        log.warning("%s holds a %s image, not %s: its denoised copy %s is written as %s "
+                    "under the same name", source, photo.format, named, target, photo.format)
+    atomic_write_bytes(target, encoded, durable=False)
+    report.written.append(target)
 
 
 def _refuse_writing_over_inputs(sources: list[Path], targets: list[Path]) -> None:

@@ -22,6 +22,7 @@ from PIL import Image, ImageOps
 
 
 JPEG_QUALITY = 95
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,11 @@ class Photo:
 
 
 def read_photo(path: Path) -> Photo:
-    """Decode an image file; raises on anything that is not a readable image."""
-    if path.suffix.lower() == ".png":
+    """Decode an image file by its content, whatever its name says (downloaded JPEGs are
+    often named .png); raises on anything that is not a readable image."""
+    with open(path, "rb") as stream:
+        is_png = stream.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
+    if is_png:
         bits = 16 if _png_header(path) == 16 else 8
         data = tf.io.read_file(str(path))
         array = tf.io.decode_png(data, dtype=tf.uint16).numpy()
@@ -61,6 +65,11 @@ def read_photo(path: Path) -> Photo:
     if image.mode == "P" and "transparency" in image.info:
         mode = "RGBA"
     return _split(np.asarray(image.convert(mode)), 8, image_format, *metadata)
+
+
+def format_of_name(path: Path) -> str | None:
+    """The format a file's extension promises ("PNG", "JPEG", ...), if Pillow knows it."""
+    return Image.registered_extensions().get(path.suffix.lower())
 
 
 def _profile_for(array: np.ndarray, icc_profile: bytes | None) -> bytes | None:
