@@ -12,14 +12,15 @@ import contextlib
 import importlib.metadata
 import logging
 import os
-import re
-import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from aigc_cli.errors import ConfigError, SetupError
 
 CPU_DEVICES_VARIABLE = "AIGC_CPU_DEVICES"
+#: The stdlib-only script that forwards native output (run as a process of its own).
+FORWARDER = Path(__file__).resolve().parent / "log_forwarder.py"
 INSTALL_HINT = ("install it with `pip install \"aigc[cpu]\"` (CPU) or `pip install \"aigc[gpu]\"` "
                 "(NVIDIA GPUs); from a clone: `pip install -e \".[cpu]\"`")
 
@@ -106,15 +107,6 @@ def configure_devices(tf, cpu_devices: str | None) -> None:
         cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(int(cpu_devices))])
 
 
-#: A C++ log record's first line: absl's ``E0000 00:00:1733.. 123 file.cc:967] ...``, the
-#: older ``2024-01-01 12:00:00.123456: W tensorflow/...cc:12] ...``, and absl's notice
-#: about logging before its initialisation. Fatal (F) records do not match: they pass.
-NATIVE_LOG_RECORD = re.compile(
-    rb"^(?:[IWE]\d{4} \d\d:\d\d:[\d.]+ +\d+ [\w./+-]+:\d+\]"
-    rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] [\w./+-]+:\d+\]"
-    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called)")
-
-
 class NativeLogFilter:
     """Keeps TensorFlow's C++ log records (grappler's "remapper failed", oneDNN notices)
     off the terminal in normal runs, while the tool's own output is untouched.
@@ -133,17 +125,21 @@ class NativeLogFilter:
 
     @classmethod
     def install(cls) -> None:
-        # Only a real process stderr: under pytest or click's CliRunner it is replaced.
-        if cls._forwarder or sys.stderr is None or sys.stderr is not sys.__stderr__:
+        # Only a real process stderr (under pytest or click's CliRunner it is replaced), and
+        # a Python to run the forwarder with (a frozen build's executable is the tool).
+        if cls._forwarder or sys.stderr is None or sys.stderr is not sys.__stderr__ \
+                or not sys.executable or getattr(sys, "frozen", False):
             return
         sys.stderr.flush()
         terminal = os.dup(2)
         read_end, write_end = os.pipe()
         try:
+            # -I -S: the standard library only, nothing from the current folder or the
+            # environment can stand in for it.
             cls._forwarder = subprocess.Popen(
-                [sys.executable, "-c", "from aigc_cli.runtime import forward_native_output; "
-                 "forward_native_output()"], stdin=read_end, stdout=terminal, stderr=terminal)
-        except OSError:  # no second process: leave stderr as it is
+                [sys.executable, "-I", "-S", str(FORWARDER)], stdin=read_end, stdout=terminal,
+                stderr=terminal)
+        except (OSError, TypeError):  # no second process: leave stderr as it is
             os.close(read_end), os.close(write_end), os.close(terminal)
             return
         os.close(read_end)
@@ -160,35 +156,3 @@ class NativeLogFilter:
         os.dup2(terminal, 2)  # closes this process's write end: the forwarder sees EOF
         with contextlib.suppress(subprocess.TimeoutExpired):
             cls._forwarder.wait(timeout=1)  # its last lines before the shell's prompt
-
-
-def forward_native_output(source: int = 0, terminal: int = 1) -> None:
-    """The forwarder's loop (in its own process): ``source`` to ``terminal`` less native
-    log records, until every writer of ``source`` has closed it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    pending, in_record, writable = b"", False, True
-    while chunk := os.read(source, 65536):
-        lines = (pending + chunk).split(b"\n")
-        pending = lines.pop()  # a line not finished yet
-        kept = []
-        for line in lines:
-            if NATIVE_LOG_RECORD.match(line):
-                in_record = True
-            elif not (in_record and line[:1] in (b" ", b"\t")):  # not its indented tail
-                in_record = False
-                kept.append(line + b"\n")
-        if kept and writable:
-            writable = _write_all(terminal, b"".join(kept))
-    if pending and writable and not NATIVE_LOG_RECORD.match(pending):
-        _write_all(terminal, pending)
-
-
-def _write_all(fd: int, data: bytes) -> bool:
-    """Write all of ``data``; False when ``fd`` cannot be written (a closed terminal)."""
-    try:
-        while data:
-            data = data[os.write(fd, data):]
-    except OSError:
-        return False
-    return True

@@ -125,3 +125,23 @@ def test_eval_degrades_as_told_and_reports_the_protocol(tmp_path, runner):
     assert published["eight_bit"] is False and published["noisy_psnr"] > report["noisy_psnr"]
     jpeg = json.loads(runner.invoke(main, args + ["--jpeg-quality", "40"]).stdout)
     assert jpeg["jpeg_quality"] == 40 and jpeg["noisy_psnr"] != published["noisy_psnr"]
+
+
+def test_the_published_protocol_is_the_earlier_noise_bit_for_bit():
+    from aigc_cli.metrics.denoising import NoiseProtocol
+
+    clean = np.random.default_rng(3).uniform(0, 1, (20, 24, 3)).astype(np.float32)
+    earlier = (clean + np.random.default_rng([0, 7]).standard_normal(clean.shape)
+               * (25 / 255.0)).astype(np.float32)  # what noisy_copy computed before
+    np.testing.assert_array_equal(NoiseProtocol(25).noisy(clean, seed=0, index=7), earlier)
+
+
+def test_jpeg_compresses_the_8bit_image_not_a_darker_one():
+    clean = flat([0.5] * 40, size=16)
+    config = NoiseConfig(sigma=0.0, jpeg_probability=0.5, jpeg_quality=(90, 90))
+    noisy, _, _ = add_noise(clean, config, SEED)
+    values = noisy.numpy().reshape(40, -1)
+    # sigma 0: a flat image stays flat whether compressed or not, and at its own level
+    # (the codec's float-to-uint8 floor would have put it half a level lower).
+    np.testing.assert_allclose(values, np.round(0.5 * 255) / 255 * np.ones_like(values),
+                               atol=0.5 / 255)

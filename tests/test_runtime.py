@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from aigc_cli.runtime import NATIVE_LOG_RECORD
+from aigc_cli.log_forwarder import NATIVE_LOG_RECORD
 
 # An interpreter where TensorFlow and Keras are not installed, as after a bare `pip install .`.
 BLOCK_TENSORFLOW = """

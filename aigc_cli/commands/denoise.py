@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -60,9 +61,17 @@ def denoise(input_path: str, output: str | None, model_reference: str | None,
                                skip_existing=skip_existing)
     except DenoiseInterrupted as stopped:
         done = len(stopped.report.written) + len(stopped.report.kept)
+        # The same settings again, so that the rest is denoised as the first part was.
+        ctx = click.get_current_context()
+        flags = {"model_reference": "--model", "sigma": "--sigma", "tile": "--tile",
+                 "ensemble": "--ensemble", "precision": "--precision"}
+        given = [(flag, ctx.params[name]) for name, flag in flags.items()
+                 if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+        again = ["aigc", "denoise", str(source), "-o", str(target),
+                 *[str(part) for pair in given for part in pair], "--skip-existing"]
         click.echo(f"interrupted: wrote {len(stopped.report.written)} images to {target} "
-                   f"({done} of {stopped.total} done); resume with: aigc denoise "
-                   f"{source} -o {target} --skip-existing", err=True)
+                   f"({done} of {stopped.total} done); resume with: {shlex.join(again)}",
+                   err=True)
         sys.exit(EXIT_INTERRUPTED)
     kept = f" (kept {len(report.kept)} already there)" if report.kept else ""
     click.echo(f"wrote {len(report.written)} images to {target}{kept}", err=True)

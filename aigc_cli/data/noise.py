@@ -47,14 +47,19 @@ def degrade(clean: tf.Tensor, unit_noise: tf.Tensor, sigma: tf.Tensor,
     if poisson_gain is not None:
         std = tf.sqrt(poisson_gain[per_image] * clean + std ** 2)
     noisy = clean + unit_noise * std
+    stored = tf.round(tf.clip_by_value(noisy, 0.0, 1.0) * 255.0) / 255.0  # an 8-bit file
     if eight_bit is not None:
-        stored = tf.round(tf.clip_by_value(noisy, 0.0, 1.0) * 255.0) / 255.0
         noisy = tf.where(eight_bit[per_image], stored, noisy)
     if jpeg_quality is not None:
-        compressed = tf.map_fn(
-            lambda pair: tf.image.adjust_jpeg_quality(tf.cast(pair[0], tf.float32), pair[1]),
-            (noisy, jpeg_quality), fn_output_signature=tf.float32)
-        compressed = tf.cast(compressed, noisy.dtype)
+        # From the 8-bit image: the codec's own float-to-uint8 step floors, which would
+        # darken every image by a fraction of a level. Images that draw no JPEG skip it.
+        def compress(pair):
+            image, quality = pair
+            return tf.cond(quality > 0, lambda: tf.image.adjust_jpeg_quality(
+                tf.cast(image, tf.float32), quality), lambda: tf.cast(image, tf.float32))
+
+        compressed = tf.cast(tf.map_fn(compress, (stored, jpeg_quality),
+                                       fn_output_signature=tf.float32), noisy.dtype)
         noisy = tf.where((jpeg_quality > 0)[per_image], compressed, noisy)
     return noisy
 

@@ -218,12 +218,15 @@ def denoise_files(input_path: Path, output_root: Path, model_reference: str | No
                                            unit="img"):
                 if stop.requested:
                     raise KeyboardInterrupt
-                if skip_existing and target.exists():
+                # Outputs appear by rename, whole; an empty one (a crash of the disk) is redone.
+                if skip_existing and target.is_file() and target.stat().st_size > 0:
                     report.kept.append(target)
                     continue
                 _denoise_one(source, target, report, runners, chosen, loaded, sigma_255, tile,
                              ensemble)
         except KeyboardInterrupt:
+            for failure in report.failed:
+                log.warning("skipped %s", failure)
             raise DenoiseInterrupted(report, len(files)) from None
     for failure in report.failed:
         log.warning("skipped %s", failure)
