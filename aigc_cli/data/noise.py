@@ -47,6 +47,8 @@ def degrade(clean: tf.Tensor, unit_noise: tf.Tensor, sigma: tf.Tensor,
     if poisson_gain is not None:
         std = tf.sqrt(poisson_gain[per_image] * clean + std ** 2)
     noisy = clean + unit_noise * std
+    if eight_bit is None and jpeg_quality is None:
+        return noisy  # the published convention: nothing more on the pipeline's hot path
     stored = tf.round(tf.clip_by_value(noisy, 0.0, 1.0) * 255.0) / 255.0  # an 8-bit file
     if eight_bit is not None:
         noisy = tf.where(eight_bit[per_image], stored, noisy)
