@@ -39,6 +39,18 @@ def test_poisson_gaussian_variance_grows_with_intensity_as_a_x_plus_b():
     np.testing.assert_allclose(told.numpy(), np.sqrt(expected), rtol=1e-5)
 
 
+def test_poisson_part_is_drawn_per_image_with_its_probability():
+    clean = flat([0.8] * 400, size=16)
+    config = NoiseConfig(sigma=5.0, poisson_gain=0.02, poisson_probability=0.25)
+    noisy, _, told = add_noise(clean, config, SEED)
+    gaussian_only = np.isclose(told.numpy(), 5 / 255)
+    assert 0.18 < (~gaussian_only).mean() < 0.32
+    variance = (noisy - clean).numpy().reshape(400, -1).var(axis=1)
+    np.testing.assert_allclose(variance[gaussian_only].mean(), (5 / 255) ** 2, rtol=0.05)
+    np.testing.assert_allclose(variance[~gaussian_only].mean(), 0.02 * 0.8 + (5 / 255) ** 2,
+                               rtol=0.05)
+
+
 def test_eight_bit_storage_clips_and_rounds_to_256_levels():
     clean = flat([0.02, 0.5, 0.98], channels=3)
     noisy, _, sigma = add_noise(clean, NoiseConfig(sigma=25.0, quantize_8bit=1.0), SEED)

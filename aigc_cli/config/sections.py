@@ -23,6 +23,9 @@ class NoiseConfig:
         None, "Poisson-Gaussian (signal-dependent) noise: a in the variance a·x + (sigma/255)^2 "
         "of a pixel of intensity x in [0, 1] (Foi et al. 2008), one value or [low, high] "
         "drawn per image; null: Gaussian only", min=0.0, max=1.0)
+    poisson_probability: float = option(
+        1.0, "probability that an image gets that Poisson part (the others: Gaussian only), "
+        "so that one model learns both", min=0.0, max=1.0)
     quantize_8bit: float = option(
         0.0, "probability that a noisy image is clipped to [0, 1] and rounded to 256 levels, "
         "as a saved 8-bit file is (0: never, the published convention; 1: always)",

@@ -99,6 +99,8 @@ def add_noise(clean: tf.Tensor, noise, seed: tf.Tensor):
     gain = None
     if noise.poisson_gain is not None:
         gain = draw(1, *value_range(noise.poisson_gain))
+        if noise.poisson_probability < 1.0:
+            gain = tf.where(draw(5, 0.0, 1.0) < noise.poisson_probability, gain, 0.0)
     eight_bit = draw(2, 0.0, 1.0) < noise.quantize_8bit if noise.quantize_8bit else None
     quality = None
     if noise.jpeg_probability:

@@ -202,8 +202,8 @@ def compile_train_function(strategy: tf.distribute.Strategy, model: GenerativeMo
 
 
 def _crossed(before: int, after: int, every: int) -> bool:
-    """Whether a multiple of ``every`` lies in (before, after]."""
-    return after // every > before // every
+    """Whether a multiple of ``every`` lies in (before, after]; never for ``every`` 0 (off)."""
+    return every > 0 and after // every > before // every
 
 
 MAX_ROLLBACKS = 5
