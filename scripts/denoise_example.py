@@ -24,7 +24,8 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=25.0)
     args = parser.parse_args()
     import_tensorflow()
-    from aigc_cli.inference.denoising import TiledDenoiser, estimate_sigma, load_denoiser
+    from aigc_cli.inference.denoising import TiledDenoiser, load_denoiser
+    from aigc_cli.inference.noise_level import estimate_sigma
     from aigc_cli.io.images import make_grid, read_image, save_png, to_array, to_uint8
 
     clean = to_array(read_image(args.clean), 1).astype(np.float32) / 255.0

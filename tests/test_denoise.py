@@ -6,7 +6,7 @@ from PIL import Image, ImageOps
 
 from aigc_cli.cli import main
 from aigc_cli.errors import InputError
-from aigc_cli.inference.denoising import TiledDenoiser, estimate_sigma, load_denoiser
+from aigc_cli.inference.denoising import TiledDenoiser, load_denoiser
 from aigc_cli.inference.trained import load_trained_model
 from aigc_cli.io.photos import encode_photo, read_photo
 
@@ -190,18 +190,6 @@ def test_denoise_refuses_to_write_over_an_input_even_with_overwrite(tiny_denoise
                                       "--overwrite", "--model", str(tiny_denoiser_run), "-q"])
         assert result.exit_code == 2 and message in result.output, result.output
     assert digest(photos) == before
-
-
-def test_noise_level_estimate_is_close(tmp_path):
-    rng = np.random.default_rng(0)
-    smooth = np.kron(rng.uniform(0, 1, (16, 16, 1)), np.ones((16, 16, 1)))
-    for sigma in (5, 25, 50):
-        for channels in (1, 3):  # colour: noise independent per channel, as synthesized
-            image = np.repeat(smooth, channels, axis=-1)
-            noisy = image + rng.normal(0, sigma / 255, image.shape)
-            assert estimate_sigma(noisy) * 255 == pytest.approx(sigma, rel=0.15)
-    with pytest.raises(InputError, match="1x5 image is too small.*--sigma"):
-        estimate_sigma(np.zeros((5, 1, 3), np.float32))
 
 
 def test_denoise_folder_keeps_layout_skips_corrupt_files_and_leaves_inputs(

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from aigc_cli.commands.options import (EXIT_INTERRUPTED, ensemble_option, precision_option,
-                                       quiet_option, start_tensorflow)
+                                       quiet_option, start_tensorflow, verbose_option)
 from aigc_cli.errors import InputError
 
 
@@ -33,9 +33,10 @@ from aigc_cli.errors import InputError
               help="Keep outputs that are already there: resumes an interrupted folder "
                    "(outputs are written whole or not at all).")
 @quiet_option
+@verbose_option
 def denoise(input_path: str, output: str | None, model_reference: str | None,
-            sigma: float | None, tile: int, ensemble: int, precision: str, overwrite: bool,
-            skip_existing: bool, quiet: bool) -> None:
+            sigma: float | None, tile: int, ensemble: int | str, precision: str,
+            overwrite: bool, skip_existing: bool, quiet: bool, verbose: bool) -> None:
     """Remove noise from a photo or a folder of photos (PNG 8/16-bit, JPEG, TIFF, WebP, BMP).
 
     Gray and colour images; alpha channels pass through; inputs are never
@@ -47,18 +48,23 @@ def denoise(input_path: str, output: str | None, model_reference: str | None,
       aigc denoise scan.png -o clean/ --sigma 15
       aigc denoise photos/ --model runs/my_denoiser
       aigc denoise photos/ -o clean/ --skip-existing    # resume after Ctrl-C
+      aigc denoise photos/ -v                           # what auto chose, each image's sigma
     """
     source = Path(input_path)
     start_tensorflow()
+    from aigc_cli.inference.defaults import resolve_denoise_settings
     from aigc_cli.inference.denoising import (DenoiseInterrupted, check_output, default_output,
                                               denoise_files)
 
     target = Path(output) if output else default_output(source)
     check_output(source, target, overwrite or skip_existing)
+    settings = resolve_denoise_settings(precision, ensemble)
+    if verbose:
+        click.echo(settings.describe(), err=True)
     try:
         report = denoise_files(source, target, model_reference, sigma, tile=tile, quiet=quiet,
-                               ensemble=ensemble, precision=precision,
-                               skip_existing=skip_existing)
+                               ensemble=settings.ensemble, precision=settings.precision,
+                               skip_existing=skip_existing, verbose=verbose)
     except DenoiseInterrupted as stopped:
         done = len(stopped.report.written) + len(stopped.report.kept)
         # The same settings again, so that the rest is denoised as the first part was.

@@ -41,6 +41,9 @@ from aigc_cli.commands.options import (ensemble_option, precision_option, quiet_
                    "of intensity x in [0, 1]; models are told the equivalent white sigma.")
 @click.option("--jpeg-quality", type=click.IntRange(min=1, max=100),
               help="Denoiser: the noisy image JPEG-compressed at this quality (8-bit first).")
+@click.option("--blind", is_flag=True,
+              help="Denoiser: also measure it not told the sigma, estimating it from each noisy "
+                   "image as aigc denoise does without --sigma (report: blind).")
 @click.option("--compare", type=click.Choice(["bm3d"]),
               help="Denoiser: also measure BM3D on the same noisy images, told the same sigma "
                    "(needs aigc[bm3d]).")
@@ -52,7 +55,7 @@ from aigc_cli.commands.options import (ensemble_option, precision_option, quiet_
 def evaluate(source: str, as_json: bool, split: str, limit: int | None,
              metric_names: str | None, importance_samples: int, fid_samples: int | None,
              feature_extractor: str | None, clean_folder: str | None, sigma: float,
-             eight_bit: bool, poisson_gain: float, jpeg_quality: int | None,
+             eight_bit: bool, poisson_gain: float, jpeg_quality: int | None, blind: bool,
              compare: str | None, seed: int, ensemble: int, precision: str,
              quiet: bool) -> None:
     """Report a trained model's metrics on the dataset's test split.
@@ -75,18 +78,21 @@ def evaluate(source: str, as_json: bool, split: str, limit: int | None,
       aigc eval runs/fashion_mnist_vae --importance-samples 1000 --limit 1000
       aigc eval gray --clean ../shared/data/denoise/test/BSD68 --sigma 25 --compare bm3d
       aigc eval color --clean ../shared/data/denoise/test/CBSD68 --sigma 15 --eight-bit
+      aigc eval gray --clean ../shared/data/denoise/test/BSD68 --sigma 5 --eight-bit --blind
     """
     start_tensorflow()
+    from aigc_cli.inference.defaults import resolve_denoise_settings
     from aigc_cli.inference.evaluation import evaluate as run_evaluation
     from aigc_cli.io.files import cache_dir
 
+    settings = resolve_denoise_settings(precision, ensemble)
     chosen = tuple(n.strip() for n in metric_names.split(",")) if metric_names else None
     result = run_evaluation(source, split=split, limit=limit, metric_names=chosen, options={
         "importance_samples": importance_samples, "seed": seed, "fid_samples": fid_samples,
         "feature_extractor": feature_extractor, "cache_dir": cache_dir(), "clean": clean_folder,
         "sigma": sigma, "eight_bit": eight_bit, "poisson_gain": poisson_gain,
-        "jpeg_quality": jpeg_quality, "compare": compare, "ensemble": ensemble,
-        "precision": precision, "quiet": quiet})
+        "jpeg_quality": jpeg_quality, "compare": compare, "blind": blind, "ensemble": settings.ensemble,
+        "precision": settings.precision, "quiet": quiet})
     if as_json:
         click.echo(json.dumps(result))
         return

@@ -19,6 +19,7 @@ from aigc_cli.errors import InputError
 from aigc_cli.io.files import atomic_write_bytes
 from aigc_cli.io.images import IMAGE_FORMATS
 from aigc_cli.io.photos import encode_photo, format_of_name, read_photo
+from aigc_cli.inference.noise_level import estimate_sigma
 from aigc_cli.io.progress import progress
 from aigc_cli.models.assets import (BUILTIN_DENOISERS, BUILTIN_MAX_SIGMA,
                                     BUILTIN_NAMES, builtin_denoiser_path,
@@ -140,19 +141,6 @@ class TiledDenoiser:
         return colour.mean(axis=-1, keepdims=True)
 
 
-def estimate_sigma(pixels: np.ndarray) -> float:
-    """Noise std-dev (in [0, 1] units) of an image, from the median absolute value of
-    its finest diagonal Haar wavelet coefficients (Donoho & Johnstone 1994), pooled
-    over the channels (averaging the channels first would divide independent
-    per-channel noise by sqrt(3))."""
-    even = pixels[:pixels.shape[0] // 2 * 2, :pixels.shape[1] // 2 * 2]
-    if even.size == 0:
-        raise InputError(f"a {pixels.shape[1]}x{pixels.shape[0]} image is too small to estimate "
-                         "its noise level; pass --sigma")
-    diagonal = (even[0::2, 0::2] - even[0::2, 1::2] - even[1::2, 0::2] + even[1::2, 1::2]) / 2
-    return float(np.median(np.abs(diagonal)) / 0.6745)
-
-
 class LoadedDenoiser(NamedTuple):
     model: object
     max_sigma: float  # the highest noise level (0-255) it was trained on
@@ -190,10 +178,12 @@ def output_path(source: Path, input_root: Path, output_root: Path) -> Path:
 def denoise_files(input_path: Path, output_root: Path, model_reference: str | None,
                   sigma_255: float | None, tile: int = DEFAULT_TILE,
                   quiet: bool = False, ensemble: int = 1,
-                  precision: str = "float32", skip_existing: bool = False) -> DenoiseReport:
+                  precision: str = "float32", skip_existing: bool = False,
+                  verbose: bool = False) -> DenoiseReport:
     """Denoise a file or every image under a folder into ``output_root``; with
-    ``skip_existing``, outputs already there are kept (an interrupted folder resumes).
-    Raises DenoiseInterrupted on Ctrl-C, with what was written."""
+    ``skip_existing``, outputs already there are kept (an interrupted folder resumes);
+    ``verbose`` logs each image's noise level. Raises DenoiseInterrupted on Ctrl-C,
+    with what was written."""
     files = [input_path] if input_path.is_file() else list_image_files(input_path)
     if not files:
         raise InputError(f"no images ({IMAGE_FORMATS}) under {input_path}")
@@ -223,7 +213,7 @@ def denoise_files(input_path: Path, output_root: Path, model_reference: str | No
                     report.kept.append(target)
                     continue
                 _denoise_one(source, target, report, runners, chosen, loaded, sigma_255, tile,
-                             ensemble)
+                             ensemble, verbose)
         except KeyboardInterrupt:
             for failure in report.failed:
                 log.warning("skipped %s", failure)
@@ -234,7 +224,8 @@ def denoise_files(input_path: Path, output_root: Path, model_reference: str | No
 
 
 def _denoise_one(source: Path, target: Path, report: DenoiseReport, runners: dict, chosen,
-                 loaded, sigma_255: float | None, tile: int, ensemble: int) -> None:
+                 loaded, sigma_255: float | None, tile: int, ensemble: int,
+                 verbose: bool = False) -> None:
     try:
         photo = read_photo(source)
     except Exception as error:  # unreadable files are reported, not fatal
@@ -248,6 +239,9 @@ def _denoise_one(source: Path, target: Path, report: DenoiseReport, runners: dic
     except InputError as error:
         report.failed.append(f"{source}: {error}")
         return
+    if verbose:
+        how = "as given" if sigma_255 is not None else "estimated"
+        log.info("%s: %s, noise sigma %.2f (%s)", source, photo.format, sigma * 255, how)
     denoised = runners[channels](photo.pixels, sigma)
     # A mode the format cannot store fails here, with OSError too from Pillow ("cannot
     # write mode ... as ..."); encoding is in memory, so no OSError here is the disk's.

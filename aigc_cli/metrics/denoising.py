@@ -23,6 +23,7 @@ from aigc_cli.data.noise import degrade, equivalent_sigma
 from aigc_cli.data.sources import ImageSet, list_image_files
 from aigc_cli.errors import InputError
 from aigc_cli.inference.denoising import TiledDenoiser
+from aigc_cli.inference.noise_level import estimate_sigma
 from aigc_cli.io.images import read_image, to_array
 from aigc_cli.io.progress import progress
 
@@ -121,6 +122,26 @@ def measure(denoise, clean_images: list, protocol: NoiseProtocol, seed: int,
             "megapixels_per_sec": pixels / 1e6 / max(seconds, 1e-9), "per_image": rows}
 
 
+def _measure_blind(denoiser, clean: list, protocol: NoiseProtocol, seed: int, quiet: bool,
+                   noise_indices: list) -> dict:
+    """``measure`` with the model not told the noise level: it is estimated from each noisy
+    image as ``aigc denoise`` does without --sigma (the estimate's time counts). Also the
+    estimate's error against the told level, in 0-255 units."""
+    errors = []
+
+    def blind(noisy: np.ndarray, told: float) -> np.ndarray:
+        estimate = estimate_sigma(noisy)
+        errors.append((estimate - told) * 255.0)
+        return denoiser(noisy, estimate)
+
+    report = measure(blind, clean, protocol, seed, quiet=quiet, desc="blind",
+                     noise_indices=noise_indices)
+    for row, error in zip(report["per_image"], errors):
+        row["sigma_error"] = error
+    return {**report, "sigma_error_mean": float(np.mean(errors)),
+            "sigma_error_mean_abs": float(np.mean(np.abs(errors)))}
+
+
 def evaluate_denoising(model, data: ImageSet, options: dict) -> dict:
     """The model (and, with ``compare: bm3d``, BM3D) on ``options['clean']`` images."""
     folder = options.get("clean")
@@ -155,6 +176,9 @@ def evaluate_denoising(model, data: ImageSet, options: dict) -> dict:
     quiet = options.get("quiet", True)
     result.update(measure(TiledDenoiser(model, ensemble=ensemble), clean, protocol, seed,
                           warm_up=True, quiet=quiet, noise_indices=noise_indices))
+    if options.get("blind"):
+        result["blind"] = _measure_blind(TiledDenoiser(model, ensemble=ensemble), clean,
+                                         protocol, seed, quiet, noise_indices)
     if options.get("compare") == "bm3d":
         result["bm3d"] = measure(bm3d_denoiser(), clean, protocol, seed, quiet=quiet,
                                  desc="bm3d", noise_indices=noise_indices)
@@ -162,7 +186,7 @@ def evaluate_denoising(model, data: ImageSet, options: dict) -> dict:
         # side-by-side speed figure (the machine's speed drifts between runs).
         result["speedup_vs_bm3d"] = (result["bm3d"]["seconds_per_image"]
                                      / max(result["seconds_per_image"], 1e-9))
-    for report in (result, result.get("bm3d")):
+    for report in (result, result.get("bm3d"), result.get("blind")):
         for row, name in zip(report["per_image"] if report else (), names):
             row["image"] = name
     return result

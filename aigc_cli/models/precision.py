@@ -30,15 +30,25 @@ def cpu_has_native_bfloat16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     return not BFLOAT16_CPU_FLAGS.isdisjoint(flags)
 
 
-def bfloat16_is_fast() -> bool:
-    """Whether this machine computes bfloat16 natively: a GPU of compute capability 8.0
-    or newer (Ampere on), else a CPU with AMX-BF16 or AVX512-BF16."""
+def native_bfloat16() -> tuple[bool, str]:
+    """Whether this machine computes bfloat16 natively (a GPU of compute capability 8.0
+    or newer, Ampere on; else a CPU with AMX-BF16 or AVX512-BF16), and why, in words."""
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
-        capability = tf.config.experimental.get_device_details(gpus[0]).get(
-            "compute_capability", (0, 0))
-        return tuple(capability) >= (8, 0)
-    return cpu_has_native_bfloat16()
+        capability = tuple(tf.config.experimental.get_device_details(gpus[0]).get(
+            "compute_capability", (0, 0)))
+        shown = ".".join(str(part) for part in capability)
+        if capability >= (8, 0):
+            return True, f"a GPU of compute capability {shown} (bfloat16 is native from 8.0)"
+        return False, f"a GPU of compute capability {shown} (bfloat16 is native from 8.0)"
+    if cpu_has_native_bfloat16():
+        return True, "this CPU has AMX-BF16 or AVX512-BF16"
+    return False, "this CPU has neither AMX-BF16 nor AVX512-BF16 (bfloat16 would be emulated)"
+
+
+def bfloat16_is_fast() -> bool:
+    """Whether this machine computes bfloat16 natively (see :func:`native_bfloat16`)."""
+    return native_bfloat16()[0]
 
 
 def training_policy(precision: str) -> str:

@@ -1,0 +1,80 @@
+"""What ``--precision auto`` and ``--ensemble auto`` pick, on faked CPUs, and what
+``--verbose`` and ``aigc eval --blind`` say about it."""
+
+import json
+
+import pytest
+
+from aigc_cli.cli import main
+from aigc_cli.inference.defaults import resolve_denoise_settings
+from aigc_cli.models import precision
+
+FLAGS = "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma {extra}\n"
+
+
+@pytest.fixture
+def fake_cpu(tmp_path, monkeypatch):
+    """Make this machine a CPU with the given extra flags (and no GPU)."""
+    def install(extra: str) -> None:
+        cpuinfo = tmp_path / "cpuinfo"
+        cpuinfo.write_text(FLAGS.format(extra=extra))
+        real = precision.cpu_has_native_bfloat16
+        monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: real(cpuinfo))
+        monkeypatch.setattr(precision.tf.config, "list_physical_devices", lambda kind: [])
+    return install
+
+
+@pytest.mark.parametrize("extra, chosen", [("", ("float32", 1)),
+                                           ("avx512f avx512bw", ("float32", 1)),
+                                           ("amx_tile amx_bf16", ("bfloat16", 4)),
+                                           ("avx512f avx512_bf16", ("bfloat16", 4))])
+def test_auto_follows_the_cpu_flags(fake_cpu, extra, chosen):
+    fake_cpu(extra)
+    settings = resolve_denoise_settings("auto", "auto")
+    assert (settings.precision, settings.ensemble) == chosen
+    assert ("neither AMX-BF16" in settings.reason) is (chosen[0] == "float32")
+
+
+def test_what_is_asked_for_is_kept(fake_cpu):
+    fake_cpu("amx_bf16")
+    settings = resolve_denoise_settings("float32", 2)
+    assert (settings.precision, settings.ensemble) == ("float32", 2)
+    # an explicit precision still gets the ensemble that suits it
+    assert resolve_denoise_settings("float32", "auto").ensemble == 1
+    assert resolve_denoise_settings("bfloat16", "auto").ensemble == 4
+
+
+@pytest.mark.slow
+def test_verbose_denoise_says_what_auto_chose_and_each_sigma(fake_cpu, tiny_denoiser_run,
+                                                             tmp_path, runner):
+    from conftest import make_photo_folder
+
+    fake_cpu("")
+    photos = make_photo_folder(tmp_path / "photos", count=2, size=40)
+    result = runner.invoke(main, ["denoise", str(photos), "-o", str(tmp_path / "out"), "-v",
+                                  "-q", "--model", str(tiny_denoiser_run)])
+    assert result.exit_code == 0, result.output
+    assert "precision float32, self-ensemble 1: auto precision, as this CPU has neither" \
+        in result.stderr
+    assert result.stderr.count("noise sigma") == 2 and "(estimated)" in result.stderr
+    quiet = runner.invoke(main, ["denoise", str(photos), "-o", str(tmp_path / "again"), "-q",
+                                 "--model", str(tiny_denoiser_run), "--sigma", "10"])
+    assert quiet.exit_code == 0 and "noise sigma" not in quiet.stderr  # only when asked
+
+
+@pytest.mark.slow
+def test_eval_blind_measures_the_same_noisy_images_untold(tiny_denoiser_run, tmp_path, runner):
+    from conftest import make_photo_folder
+
+    clean = make_photo_folder(tmp_path / "clean_test", count=2, size=48)
+    result = runner.invoke(main, ["eval", str(tiny_denoiser_run), "--clean", str(clean),
+                                  "--sigma", "25", "--blind", "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    blind = report["blind"]
+    assert blind["noisy_psnr"] == report["noisy_psnr"]  # the very same noisy images
+    assert [row["image"] for row in blind["per_image"]] == ["0.png", "1.png"]
+    errors = [row["sigma_error"] for row in blind["per_image"]]
+    assert blind["sigma_error_mean"] == pytest.approx(sum(errors) / 2)
+    assert abs(blind["sigma_error_mean"]) < 5  # the estimate is near the 25 that was added
+    assert report["ensemble"] in (1, 4) and report["precision"] in ("float32", "bfloat16")
