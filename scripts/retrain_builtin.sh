@@ -2,12 +2,12 @@
 # Retrain a built-in denoiser the way the shipped one was trained, stage by stage,
 # and ship it into aigc_cli/assets. This script is the recipe; the configs' headers
 # say why each stage is there. Where the shipped runs went another way: the first
-# steps of gray stages 1-2 and colour stage 2 ran on longer cosine schedules, and
+# steps of gray stages 1-2 and 5 and colour stage 2 ran on longer cosine schedules, and
 # colour stage 6 started from stage 5's float16 asset (`training.init_from: color`).
 #
 #   scripts/retrain_builtin.sh gray|color [RUNS_DIR]      (default RUNS_DIR: runs)
 #
-# Wall time on the project's 2-core CPU: gray ~5.5 h, colour ~10 h. Run it under
+# Wall time on the project's 2-core CPU (AMX-BF16): gray ~6 h, colour ~10 h. Run it under
 # nohup. Stopped (Ctrl-C, SIGTERM: passed on to the training, which checkpoints; a
 # crash), it is simply run again: each stage resumes from its run dir's newest
 # checkpoint and a finished stage returns at once.
@@ -46,7 +46,9 @@ gray)
     stage denoiser_gray_stage4 configs/denoiser_gray_finetune.yaml \
         --set training.init_from="$runs/denoiser_gray_stage3" --set training.steps=18000 \
         --set optimizer.denoiser.learning_rate=8e-5 --set optimizer.denoiser.decay_steps=18000
-    python scripts/ship_model.py "$runs/denoiser_gray_stage4" denoiser_gray
+    stage denoiser_gray_real configs/denoiser_gray_real.yaml \
+        --set training.init_from="$runs/denoiser_gray_stage4"
+    python scripts/ship_model.py "$runs/denoiser_gray_real" denoiser_gray
     ;;
 color)
     stage denoiser_color configs/denoiser_color.yaml

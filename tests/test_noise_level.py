@@ -75,3 +75,16 @@ def test_small_images_still_get_an_estimate_and_tiny_ones_a_clear_error():
 def test_noise_free_images_read_about_zero():
     rng = np.random.default_rng(4)
     assert estimate_sigma(piecewise_flat(rng)) * 255 < 0.5
+
+
+def test_bands_of_rows_give_the_whole_image_block_statistics():
+    from aigc_cli.inference import noise_level
+
+    rng = np.random.default_rng(5)
+    for shape in [(1100, 700, 3), (523, 517, 1), (530, 20, 1)]:  # over one band of 512 rows
+        image = rng.uniform(0, 1, shape).astype(np.float32)
+        energies, means = noise_level._block_statistics(image)
+        whole = noise_level._blocks(noise_level._laplacian_difference(image), 8)
+        np.testing.assert_allclose(energies, (whole ** 2).mean(axis=1), rtol=1e-5)
+        np.testing.assert_allclose(means, noise_level._block_means(image[1:-1, 1:-1], 8),
+                                   rtol=1e-5)

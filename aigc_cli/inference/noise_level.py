@@ -100,6 +100,19 @@ def _unit_noise_block_energies() -> np.ndarray:
     return np.sort((_blocks(_laplacian_difference(noise), BLOCK) ** 2).mean(axis=1))
 
 
+def _block_statistics(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per 8x8 block of the mask's output (each channel its own): its mean energy, and
+    the mean of the pixels under it. In bands of rows, so that a 24-megapixel photo
+    needs little memory beyond its own."""
+    energies, means = [], []
+    band = BLOCK * 64
+    for top in range(0, (pixels.shape[0] - 2) // BLOCK * BLOCK, band):
+        strip = pixels[top:top + band + 2]
+        energies.append((_blocks(_laplacian_difference(strip), BLOCK) ** 2).mean(axis=1))
+        means.append(_block_means(strip[1:-1, 1:-1], BLOCK))
+    return np.concatenate(energies), np.concatenate(means)
+
+
 def estimate_sigma(pixels: np.ndarray) -> float:
     """Noise std-dev (in [0, 1] units) of an [H, W, C] image in [0, 1], read from its
     flattest unclipped blocks (see the module docstring); images under 10 pixels a
@@ -107,8 +120,7 @@ def estimate_sigma(pixels: np.ndarray) -> float:
     if min(pixels.shape[:2]) < BLOCK + 2:
         return wavelet_sigma(pixels)
     pixels = np.asarray(pixels, np.float32)
-    energies = (_blocks(_laplacian_difference(pixels), BLOCK) ** 2).mean(axis=1)
-    means = _block_means(pixels[1:-1, 1:-1], BLOCK)
+    energies, means = _block_statistics(pixels)
     guess = _clip_safe_wavelet_sigma(pixels) if min(pixels.shape[:2]) >= 2 * BLOCK else None
     if guess is not None:
         unclipped = (means > CLIP_MARGIN * guess) & (means < 1 - CLIP_MARGIN * guess)
