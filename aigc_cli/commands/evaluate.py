@@ -91,8 +91,8 @@ def evaluate(source: str, as_json: bool, split: str, limit: int | None,
         "importance_samples": importance_samples, "seed": seed, "fid_samples": fid_samples,
         "feature_extractor": feature_extractor, "cache_dir": cache_dir(), "clean": clean_folder,
         "sigma": sigma, "eight_bit": eight_bit, "poisson_gain": poisson_gain,
-        "jpeg_quality": jpeg_quality, "compare": compare, "blind": blind, "ensemble": settings.ensemble,
-        "precision": settings.precision, "quiet": quiet})
+        "jpeg_quality": jpeg_quality, "compare": compare, "blind": blind,
+        "ensemble": settings.ensemble, "precision": settings.precision, "quiet": quiet})
     if as_json:
         click.echo(json.dumps(result))
         return

@@ -174,11 +174,11 @@ def evaluate_denoising(model, data: ImageSet, options: dict) -> dict:
     result = {"clean": str(folder), **protocol.settings(), "noise_seed": seed,
               "images": len(clean), "channels": channels, "ensemble": ensemble}
     quiet = options.get("quiet", True)
-    result.update(measure(TiledDenoiser(model, ensemble=ensemble), clean, protocol, seed,
-                          warm_up=True, quiet=quiet, noise_indices=noise_indices))
+    denoiser = TiledDenoiser(model, ensemble=ensemble)  # one graph for both: warmed up once
+    result.update(measure(denoiser, clean, protocol, seed, warm_up=True, quiet=quiet,
+                          noise_indices=noise_indices))
     if options.get("blind"):
-        result["blind"] = _measure_blind(TiledDenoiser(model, ensemble=ensemble), clean,
-                                         protocol, seed, quiet, noise_indices)
+        result["blind"] = _measure_blind(denoiser, clean, protocol, seed, quiet, noise_indices)
     if options.get("compare") == "bm3d":
         result["bm3d"] = measure(bm3d_denoiser(), clean, protocol, seed, quiet=quiet,
                                  desc="bm3d", noise_indices=noise_indices)
