@@ -78,6 +78,15 @@ def test_eval_json_on_the_test_split(tiny_vae_run, runner):
     assert report["model"] == "vae" and report["importance_samples"] == 5
 
 
+def test_eval_reports_what_the_latent_holds(tiny_vae_run, runner):
+    result = runner.invoke(main, ["eval", str(tiny_vae_run), "--json", "--limit", "12",
+                                  "--metrics", "latent"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["kl_nats"] > 0 and 0 <= report["active_units"] <= report["latent_dim"]
+    assert 0 < report["reconstruction_psnr"] < 100 and report["reconstruction_fid"] > 0
+
+
 def test_unknown_metric_for_the_family_is_an_input_error(tiny_vae_run, runner):
     result = runner.invoke(main, ["eval", str(tiny_vae_run), "--metrics", "accuracy"])
     assert result.exit_code == 2 and "vae models report elbo, fid" in result.output

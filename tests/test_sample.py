@@ -1,7 +1,9 @@
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from aigc_cli.cli import main
@@ -144,3 +146,62 @@ def test_sample_class_feeds_that_label_to_a_conditional_generator(idx_folder, tm
     result = runner.invoke(main, ["sample", str(run), "--class", "10", "-n", "2",
                                   "--out", str(tmp_path / "y"), "-q"])
     assert result.exit_code == 2 and "classes 0-9" in result.output
+
+
+@pytest.mark.slow
+def test_reconstructions_alone_keep_names_and_formats_and_walk_between_two(
+        tiny_vae_run, tmp_path, runner):
+    inputs = tmp_path / "inputs"
+    (inputs / "nested").mkdir(parents=True)
+    Image.new("L", (50, 40), 200).save(inputs / "a.png")
+    Image.new("RGB", (28, 28), (90, 9, 9)).save(inputs / "nested" / "b.jpg")
+    Image.new("RGB", (30, 30), (9, 90, 9)).save(inputs / "c.png", format="JPEG")  # misnamed
+    Image.new("L", (28, 28), 20).save(inputs / "d.png")
+    recon = runner.invoke(main, ["sample", str(tiny_vae_run), "--reconstruct", str(inputs),
+                                 "--no-pairs", "--out", str(tmp_path / "recon"), "-q"])
+    assert recon.exit_code == 0, recon.output
+    formats = {p.relative_to(tmp_path / "recon").as_posix(): Image.open(p).format
+               for p in (tmp_path / "recon").rglob("*") if p.is_file()}
+    assert formats == {"a.png": "PNG", "nested/b.jpg": "JPEG", "c.png": "JPEG", "d.png": "PNG"}
+    assert Image.open(tmp_path / "recon" / "a.png").size == (28, 28)  # the output alone
+
+    walk = runner.invoke(main, ["sample", str(tiny_vae_run), "--interpolate", "5", "--between",
+                                str(inputs / "a.png"), str(inputs / "d.png"),
+                                "--out", str(tmp_path / "walk"), "-q"])
+    assert walk.exit_code == 0, walk.output
+    files = sorted((tmp_path / "walk").iterdir())
+    assert [p.name for p in files] == [f"between_{i:03d}.png" for i in range(5)]
+
+    lonely = runner.invoke(main, ["sample", str(tiny_vae_run), "--between",
+                                  str(inputs / "a.png"), str(inputs / "d.png")])
+    assert lonely.exit_code == 2 and "--interpolate" in lonely.output
+
+
+class BrightnessVAE:
+    """z is an image's mean brightness; decoding fills the image with it."""
+
+    latent_dim = 1
+
+    def encode(self, x):
+        return tf.reduce_mean(x, axis=[1, 2, 3])[:, None], tf.zeros((tf.shape(x)[0], 1))
+
+    def generate(self, z):
+        return tf.ones((tf.shape(z)[0], 28, 28, 1)) * tf.reshape(z, (-1, 1, 1, 1))
+
+    reconstruct = None  # has an encoder
+
+
+def test_walk_between_two_images_runs_from_one_posterior_mean_to_the_other(tmp_path,
+                                                                          monkeypatch):
+    from aigc_cli.config import DatasetConfig
+    from aigc_cli.inference import sampling
+
+    trained = SimpleNamespace(model=BrightnessVAE(), checkpoint="ckpt-1", config=SimpleNamespace(
+        dataset=DatasetConfig(type="folder", image_size=28, channels=1)))
+    monkeypatch.setattr(sampling, "load_trained_model", lambda source: trained)
+    Image.new("L", (40, 40), 204).save(tmp_path / "light.png")
+    Image.new("L", (28, 28), 51).save(tmp_path / "dark.png")
+    result = sampling.interpolate_between("run", tmp_path / "light.png", tmp_path / "dark.png",
+                                          4, tmp_path / "walk", None, quiet=True)
+    levels = [np.asarray(Image.open(path)).mean() for path in result.files]
+    np.testing.assert_allclose(levels, [204, 153, 102, 51], atol=0.51)

@@ -33,14 +33,21 @@ from aigc_cli.errors import InputError
 @click.option("--reconstruct", "folder", type=click.Path(exists=True, file_okay=False),
               help="VAE: encode and decode every image in this folder; writes input|output "
                    "pairs under the same relative paths.")
+@click.option("--pairs/--no-pairs", default=True, show_default=True,
+              help="With --reconstruct: input|output pairs as PNG, or (--no-pairs) the "
+                   "reconstructions alone, under the inputs' names and in their formats.")
+@click.option("--between", nargs=2, type=click.Path(exists=True, dir_okay=False),
+              metavar="IMAGE IMAGE",
+              help="VAE, with --interpolate: one row walking from the first image's latent "
+                   "(its posterior mean) to the second's, instead of random latents.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=250, show_default=True,
               help="Images generated per call.")
 @click.option("--overwrite", is_flag=True, help="Write into an output folder that has files.")
 @quiet_option
 def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: str | None,
            temperature: float, truncation: float | None, class_label: int | None,
-           steps: int | None, folder: str | None, batch_size: int, overwrite: bool,
-           quiet: bool) -> None:
+           steps: int | None, folder: str | None, pairs: bool, between: tuple[str, str] | None,
+           batch_size: int, overwrite: bool, quiet: bool) -> None:
     """Generate images from a trained model (the dataset is not needed).
 
     \b
@@ -51,9 +58,13 @@ def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: s
       aigc sample runs/fashion_mnist_gan --class 7 -n 16 --grid sneakers.png
       aigc sample runs/fashion_mnist_vae -n 8 --interpolate 10 --grid walk.png
       aigc sample runs/fashion_mnist_vae --reconstruct my_images/ --out recon/
+      aigc sample runs/fashion_mnist_vae --reconstruct my_images/ --no-pairs --out recon/
+      aigc sample runs/fashion_mnist_vae --interpolate 10 --between a.png b.png --grid ab.png
     """
     if steps and folder:
         raise click.UsageError("choose one of --interpolate and --reconstruct")
+    if between and not steps:
+        raise click.UsageError("--between needs --interpolate STEPS (how many images)")
     if out_dir is None and grid_path is None:
         run_root = Path(source) if Path(source).is_dir() else Path(source).parent.parent
         kind = "reconstructions" if folder else "interpolations" if steps else "generated"
@@ -69,7 +80,11 @@ def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: s
 
     grid = Path(grid_path) if grid_path else None
     if folder:
-        result = sampling.reconstruct_folder(source, Path(folder), out, grid, batch_size, quiet)
+        result = sampling.reconstruct_folder(source, Path(folder), out, grid, batch_size, quiet,
+                                             pairs)
+    elif between:
+        result = sampling.interpolate_between(source, Path(between[0]), Path(between[1]),
+                                              steps, out, grid, quiet)
     elif steps:
         result = sampling.interpolate(source, count, steps, seed, out, grid, batch_size, quiet,
                                       temperature, class_label)

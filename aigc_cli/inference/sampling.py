@@ -15,13 +15,20 @@ from typing import Callable, Iterator
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 from tqdm import tqdm
 
 from aigc_cli.data.sources import list_image_files
 from aigc_cli.errors import InputError
 from aigc_cli.inference.trained import TrainedModel, load_trained_model
 from aigc_cli.io.files import write_new_files
+from aigc_cli.io.photos import Photo, encode_photo
 from aigc_cli.io.images import encode_png, fit_square, make_grid, read_image, save_png, to_uint8
+
+
+#: Formats a reconstruction is written back in (with ``pairs=False``); others become PNG.
+WRITABLE_FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "GIF", "TIFF")
+
 
 @dataclass(frozen=True)
 class SampleResult:
@@ -153,33 +160,89 @@ def interpolate(source: str | Path, pairs: int, steps: int, seed: int, out_dir: 
 
 
 def reconstruct_folder(source: str | Path, folder: Path, out_dir: Path | None,
-                       grid_path: Path | None, batch_size: int = 250,
-                       quiet: bool = False) -> SampleResult:
-    """Encode and decode every image under ``folder``; write input|output pairs.
+                       grid_path: Path | None, batch_size: int = 250, quiet: bool = False,
+                       pairs: bool = True) -> SampleResult:
+    """Encode and decode every image under ``folder``.
 
-    Each output keeps the input's relative path (as .png). Unreadable files
-    are skipped and counted.
+    With ``pairs``, each output is input|output side by side, as PNG under the
+    input's relative path; without, the reconstruction alone under the input's
+    relative path and name, in its format (by content: a JPEG stays a JPEG).
+    Unreadable files are skipped and counted.
     """
     trained = load_trained_model(source)
-    if not hasattr(trained.model, "reconstruct"):
-        raise InputError(f"{trained.config.model.type} models have no encoder; --reconstruct "
-                         "needs a VAE run")
-    data = trained.config.dataset
-    paths, inputs, skipped = [], [], 0
+    _require_encoder(trained, "--reconstruct")
+    paths, inputs, formats, skipped = [], [], [], 0
     for path in list_image_files(folder):
         try:
-            inputs.append(fit_square(read_image(path, draft_size=data.image_size),
-                                     data.image_size, data.channels))
-            paths.append(path.relative_to(folder).with_suffix(".png"))
+            image_format, image = _format_of(path), _fitted(trained, path)
         except Exception:  # Pillow raises many types on broken files
             skipped += 1
+            continue
+        formats.append(image_format)
+        inputs.append(image)
+        paths.append(path.relative_to(folder))
     if not inputs:
         raise InputError(f"no readable images under {folder}")
     originals = np.stack(inputs)
-    scaled = originals.astype(np.float32) / 127.5 - 1.0
-    outputs = np.concatenate(list(_batched(trained.model.reconstruct, scaled, batch_size)))
-    pairs = np.concatenate([originals, outputs], axis=2)  # input | output, side by side
-    files, _ = _write_all(iter([pairs]), len(pairs), out_dir, lambda i: str(paths[i]), quiet)
+    outputs = np.concatenate(list(_batched(trained.model.reconstruct, _scaled(originals),
+                                           batch_size)))
+    if pairs:
+        shown = np.concatenate([originals, outputs], axis=2)  # input | output, side by side
+        files, _ = _write_all(iter([shown]), len(shown), out_dir,
+                              lambda i: str(paths[i].with_suffix(".png")), quiet)
+    else:
+        shown = outputs
+        files = [out_dir / path for path in paths] if out_dir else []
+        write_new_files([(target, _encode_as(image, image_format))
+                         for target, image, image_format in zip(files, outputs, formats)])
     if grid_path:
-        save_png(make_grid(pairs), grid_path)
+        save_png(make_grid(shown), grid_path)
     return SampleResult(trained.checkpoint, files, grid_path, skipped)
+
+
+def interpolate_between(source: str | Path, first: Path, second: Path, steps: int,
+                        out_dir: Path | None, grid_path: Path | None,
+                        quiet: bool = False) -> SampleResult:
+    """``steps`` images on the straight line between the posterior means of two images:
+    the first and last are their reconstructions."""
+    trained = load_trained_model(source)
+    _require_encoder(trained, "--between")
+    ends = _scaled(np.stack([_fitted(trained, Path(first)), _fitted(trained, Path(second))]))
+    z_mean = trained.model.encode(tf.constant(ends))[0].numpy()
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    latents = (1.0 - t) * z_mean[0] + t * z_mean[1]
+    files, images = _write_all(_batched(trained.model.generate, latents, steps), steps, out_dir,
+                               lambda i: f"between_{i:03d}.png", quiet)
+    if grid_path:
+        save_png(make_grid(images, columns=steps), grid_path)
+    return SampleResult(trained.checkpoint, files, grid_path)
+
+
+def _require_encoder(trained: TrainedModel, option: str) -> None:
+    if not hasattr(trained.model, "reconstruct"):
+        raise InputError(f"{trained.config.model.type} models have no encoder; {option} "
+                         "needs a VAE run")
+
+
+def _fitted(trained: TrainedModel, path: Path) -> np.ndarray:
+    """The image at ``path`` as the model sees it: uint8 [size, size, channels]."""
+    data = trained.config.dataset
+    return fit_square(read_image(path, draft_size=data.image_size), data.image_size,
+                      data.channels)
+
+
+def _scaled(images: np.ndarray) -> np.ndarray:
+    return images.astype(np.float32) / 127.5 - 1.0
+
+
+def _format_of(path: Path) -> str:
+    """The file's format by its content; formats Pillow reads but cannot write become PNG."""
+    with Image.open(path) as image:
+        image_format = {"MPO": "JPEG"}.get(image.format, image.format)
+    return image_format if image_format in WRITABLE_FORMATS else "PNG"
+
+
+def _encode_as(image: np.ndarray, image_format: str) -> bytes:
+    """uint8 [H, W, C] as a file of ``image_format``, as ``aigc denoise`` writes one."""
+    pixels = image.astype(np.float32) / 255.0
+    return encode_photo(pixels, Photo(pixels, None, 8, image_format))

@@ -9,10 +9,11 @@ METRICS = Registry("metric", {
     "denoising": "aigc_cli.metrics.denoising:evaluate_denoising",
     "elbo": "aigc_cli.metrics.elbo:evaluate_elbo",
     "fid": "aigc_cli.metrics.fid:evaluate_fid",
+    "latent": "aigc_cli.metrics.latent:evaluate_latent",
 })
 
 #: Result keys that say how a metric was measured, not what it measured: ``aigc eval``
 #: reports them beside the numbers; training does not log them as curves.
 SETTING_KEYS = frozenset({"fid_samples", "fid_reference_images", "precision_recall_k",
-                          "importance_samples", "sigma", "noise_seed", "images", "channels",
+                          "importance_samples", "latent_dim", "sigma", "noise_seed", "images", "channels",
                           "ensemble", "poisson_gain", "eight_bit", "jpeg_quality"})

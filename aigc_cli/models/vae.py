@@ -122,7 +122,7 @@ def diagonal_normal_log_density(z, mean, log_var) -> tf.Tensor:
 class VAE(GenerativeModel):
     """Encoder, decoder, their one optimizer and the reparameterisation noise."""
 
-    metric_names = ("elbo", "fid")
+    metric_names = ("elbo", "fid", "latent")
     selection_metric = ("elbo", "neg_elbo_nats", "min")
     serving = ("reconstruct", "generate")
 
