@@ -117,12 +117,22 @@ class VAEConfig:
     beta: float = option(1.0, "weight of the KL term (beta-VAE; 1 is the true ELBO)", min=0.0)
     kl_warmup_steps: int = option(0, "ramp the KL weight linearly from 0 to beta over these "
                                   "steps", min=0)
+    free_bits: float = option(
+        0.0, "nats each latent group may hold before the KL term charges for it, on a batch's "
+        "average (free bits, Kingma et al. 2016): keeps a powerful decoder from ignoring z; "
+        "0: the plain ELBO", min=0.0)
+    free_bits_groups: Optional[int] = option(
+        None, "equal groups of latent dimensions that model.free_bits applies to; null: one "
+        "per dimension", min=1)
 
     def check(self, dataset: DatasetConfig) -> None:
         """Cross-section checks that need the image size."""
         if not self.encoder_widths:
             raise ConfigError("model.encoder_widths must list at least one width",
                               key="model.encoder_widths")
+        if self.free_bits_groups and self.latent_dim % self.free_bits_groups:
+            raise ConfigError(f"model.free_bits_groups {self.free_bits_groups} must divide "
+                              f"model.latent_dim {self.latent_dim}", key="model.free_bits_groups")
         factor = 2 ** len(self.encoder_widths)
         if dataset.image_size % factor:
             raise ConfigError(

@@ -90,9 +90,25 @@ def build_pixel_head(config: VAEConfig, image_shape: tuple[int, int, int]) -> ke
     return keras.Model([targets, features], params, name="pixel_head")
 
 
+def gaussian_kl_per_dim(z_mean: tf.Tensor, z_log_var: tf.Tensor) -> tf.Tensor:
+    """KL(N(z_mean, exp(z_log_var)) || N(0, 1)) per example and dimension [N, D]."""
+    return 0.5 * (tf.exp(z_log_var) + tf.square(z_mean) - 1.0 - z_log_var)
+
+
 def gaussian_kl(z_mean: tf.Tensor, z_log_var: tf.Tensor) -> tf.Tensor:
     """KL(N(z_mean, exp(z_log_var)) || N(0, I)) per example [N], closed form."""
-    return 0.5 * tf.reduce_sum(tf.exp(z_log_var) + tf.square(z_mean) - 1.0 - z_log_var, axis=-1)
+    return tf.reduce_sum(gaussian_kl_per_dim(z_mean, z_log_var), axis=-1)
+
+
+def free_bits_kl(kl_per_dim: tf.Tensor, groups: int, floor: float) -> tf.Tensor:
+    """The KL term of the free-bits objective per example [N] (Kingma et al. 2016, IAF,
+    https://arxiv.org/abs/1606.04934, "free bits"): sum over ``groups`` equal groups of
+    dimensions of max(floor, the group's KL averaged over the batch). A group under the
+    floor costs the floor, with no gradient; the others cost their KL, so the batch
+    mean of the result is the objective's term exactly."""
+    per_group = tf.reduce_sum(tf.reshape(kl_per_dim, (tf.shape(kl_per_dim)[0], groups, -1)), -1)
+    under = tf.reduce_mean(per_group, axis=0, keepdims=True) < floor  # [1, G]
+    return tf.reduce_sum(tf.where(under, tf.cast(floor, per_group.dtype), per_group), axis=-1)
 
 
 def bernoulli_log_likelihood(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -141,6 +157,8 @@ class VAE(GenerativeModel):
         self.gaussian_scale = config.gaussian_scale
         self.beta = config.beta
         self.kl_warmup_steps = config.kl_warmup_steps
+        self.free_bits = config.free_bits
+        self.free_bits_groups = config.free_bits_groups or config.latent_dim
         self.noise = tf.random.Generator.from_seed(seed)
 
     def encode(self, images: tf.Tensor):
@@ -180,8 +198,11 @@ class VAE(GenerativeModel):
             epsilon = self.noise.normal(tf.shape(z_mean))
             z = z_mean + tf.exp(0.5 * z_log_var) * epsilon  # reparameterisation trick
             reconstruction = -self.log_likelihood(images, self.decoder(z, training=True))
-            kl = gaussian_kl(z_mean, z_log_var)
-            loss = replica_mean(reconstruction + self.kl_weight() * kl)
+            kl_per_dim = gaussian_kl_per_dim(z_mean, z_log_var)
+            kl = tf.reduce_sum(kl_per_dim, axis=-1)
+            charged = free_bits_kl(kl_per_dim, self.free_bits_groups, self.free_bits) \
+                if self.free_bits else kl
+            loss = replica_mean(reconstruction + self.kl_weight() * charged)
         variables = self._trained_variables()
         minimize(self.vae_optimizer, tape, loss, variables)
         return {"loss": loss, "reconstruction_loss": replica_mean(reconstruction),

@@ -119,3 +119,41 @@ def test_windowed_autoregressive_decoding_equals_the_whole_image_recurrence():
             targets[:, row, column] = probabilities[:, row, column]
     windowed = tf.function(vae.decode_mean)(z).numpy()
     np.testing.assert_allclose((windowed + 1) / 2, targets, atol=1e-5)
+
+
+def test_free_bits_charge_each_group_at_least_the_floor_on_the_batch_average():
+    from aigc_cli.models.vae import free_bits_kl
+
+    # Two examples, four dimensions in two groups: group 0 holds 0.1 + 0.3 and 0.2 + 0.2
+    # (batch mean 0.4, under the 0.5 floor), group 1 holds 1 + 0 and 0.5 + 0.5 (mean 1.0).
+    kl = tf.Variable([[0.1, 0.3, 1.0, 0.0], [0.2, 0.2, 0.5, 0.5]])
+    with tf.GradientTape() as tape:
+        charged = free_bits_kl(kl, groups=2, floor=0.5)
+        objective = tf.reduce_mean(charged)
+    np.testing.assert_allclose(charged.numpy(), [0.5 + 1.0, 0.5 + 1.0], rtol=1e-6)
+    # By hand: sum_g max(0.5, mean_batch KL_g) = 0.5 + 1.0, the batch mean of the result.
+    assert float(tf.reduce_mean(charged)) == pytest.approx(max(0.5, 0.4) + max(0.5, 1.0))
+    gradient = tape.gradient(objective, kl).numpy()
+    np.testing.assert_allclose(gradient, [[0, 0, 0.5, 0.5], [0, 0, 0.5, 0.5]])  # no push under
+    per_dim = free_bits_kl(kl, groups=4, floor=0.2)  # each dimension its own group
+    # dimension means 0.15, 0.25, 0.75, 0.25: only the first is under the floor
+    np.testing.assert_allclose(per_dim.numpy(), [0.2 + 0.3 + 1.0 + 0.0, 0.2 + 0.2 + 0.5 + 0.5],
+                               rtol=1e-6)
+
+
+def test_free_bits_change_the_objective_but_not_the_reported_elbo():
+    from aigc_cli.models.vae import build_vae
+
+    images = tf.random.stateless_uniform((4, 8, 8, 1), (1, 2), -1.0, 1.0)
+    results = {}
+    for free_bits in (0.0, 5.0):
+        config = VAEConfig(**TINY, free_bits=free_bits)
+        vae = build_vae(config, OPTIMIZERS, (8, 8, 1), seed=0)
+        results[free_bits] = {k: float(v) for k, v in vae.train_step(images).items()}
+    plain, floored = results[0.0], results[5.0]
+    # the reported ELBO stays the true one: reconstruction plus the KL actually held
+    assert floored["neg_elbo"] == pytest.approx(
+        floored["reconstruction_loss"] + floored["kl_loss"], rel=1e-6)
+    # an untrained encoder's KL is far under 4 x 5 nats: the objective charges the floor
+    assert floored["loss"] == pytest.approx(floored["reconstruction_loss"] + 4 * 5.0, rel=1e-5)
+    assert plain["loss"] == pytest.approx(plain["neg_elbo"], rel=1e-5)
