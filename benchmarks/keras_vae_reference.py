@@ -10,7 +10,8 @@ Fashion-MNIST's train split, as ``aigc`` trains on.
 
 Usage:
   python benchmarks/keras_vae_reference.py --seconds 480 --out /tmp/keras_vae
-prints one JSON object (test-split neg_elbo_nats, nll_iw_nats, steps, images/s).
+prints one JSON object (test-split neg_elbo_nats, nll_iw_nats, FID, what the latent
+holds as ``aigc eval`` reports it, steps, images/s).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from aigc_cli.data.sources import load_images
 from aigc_cli.io.images import make_grid, save_png, to_uint8
 from aigc_cli.metrics.elbo import evaluate_elbo
 from aigc_cli.metrics.fid import evaluate_fid
-from aigc_cli.models.vae import bernoulli_log_likelihood, gaussian_kl
+from aigc_cli.metrics.latent import evaluate_latent
+from aigc_cli.models.latents import gaussian_kl
+from aigc_cli.models.vae import bernoulli_log_likelihood
 
 LATENT_DIM = 2
 
@@ -72,8 +75,10 @@ class ExampleVAE:
     def log_likelihood(self, images, logits):
         return bernoulli_log_likelihood((images + 1.0) * 0.5, logits)
 
-    def generate(self, latents):  # the decoder's mean image, in [-1, 1]
+    def decode_mean(self, latents):  # the decoder's mean image, in [-1, 1]
         return tf.sigmoid(self.decode_params(latents)) * 2.0 - 1.0
+
+    generate = decode_mean
 
 
 def train(vae: ExampleVAE, images: np.ndarray, seconds: float, seed: int) -> dict:
@@ -123,6 +128,7 @@ def main() -> None:
                "dataset": DatasetConfig(split="test"), "fid_samples": args.fid_samples}
     report.update(evaluate_elbo(vae, test, options))
     report.update(evaluate_fid(vae, test, options))
+    report.update(evaluate_latent(vae, test, options))
     latents = np.random.default_rng(args.seed).standard_normal((64, LATENT_DIM))
     prior = vae.generate(tf.constant(latents, tf.float32)).numpy()
     args.out.mkdir(parents=True, exist_ok=True)

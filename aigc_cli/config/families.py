@@ -93,6 +93,10 @@ class VAEConfig:
 
     type: str = option("vae", "model family (registry name)")
     latent_dim: int = option(32, "size of the latent vector z", min=1, max=16384)
+    top_latent_dim: int = option(
+        0, "size of a second, global latent above z (two levels, top-down: p(z_top) "
+        "p(z | z_top), q(z_top | x) q(z | x, z_top); Ladder VAE / NVAE); 0: one level",
+        min=0, max=16384)
     encoder_widths: tuple[int, ...] = option(
         (32, 64), "channels of each stride-2 conv in the encoder; the decoder mirrors them",
         min=1, max=8192)
@@ -130,9 +134,11 @@ class VAEConfig:
         if not self.encoder_widths:
             raise ConfigError("model.encoder_widths must list at least one width",
                               key="model.encoder_widths")
-        if self.free_bits_groups and self.latent_dim % self.free_bits_groups:
-            raise ConfigError(f"model.free_bits_groups {self.free_bits_groups} must divide "
-                              f"model.latent_dim {self.latent_dim}", key="model.free_bits_groups")
+        dims = self.latent_dim + self.top_latent_dim
+        if self.free_bits_groups and dims % self.free_bits_groups:
+            raise ConfigError(f"model.free_bits_groups {self.free_bits_groups} must divide the "
+                              f"latent dimensions ({dims}: model.latent_dim + "
+                              "model.top_latent_dim)", key="model.free_bits_groups")
         factor = 2 ** len(self.encoder_widths)
         if dataset.image_size % factor:
             raise ConfigError(

@@ -4,6 +4,8 @@ For each image x, with K samples z_k ~ q(z|x):
   neg_elbo = -E_q[log p(x|z)] + KL(q(z|x) || p(z))       (KL in closed form)
   nll_iw   = -log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)  (Burda et al. 2016, IWAE)
 ``nll_iw`` is a tighter upper bound on -log p(x); it approaches it as K grows.
+With two levels of latents the KL is closed form per level given the sample's top
+latent (``models.latents``), and z_k is both levels' sample.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import tensorflow as tf
 
 from aigc_cli.data.sources import ImageSet
 from aigc_cli.io.progress import progress
-from aigc_cli.models.vae import (diagonal_normal_log_density, gaussian_kl,
-                                 standard_normal_log_density)
+from aigc_cli.models.latents import Posterior, factorised_posterior
 
 
 class LatentVariableModel(Protocol):
-    """What the bounds need: q(z|x), the decoder and log p(x|z)."""
+    """What the bounds need: q(z|x), the decoder and log p(x|z). A model with
+    ``posterior(images, epsilon) -> Posterior`` (and ``latent_dim``) is sampled through
+    it; otherwise ``encode``'s diagonal Gaussian against a N(0, I) prior."""
 
     def encode(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]: ...
 
@@ -39,17 +42,14 @@ def bounds_per_image(model: LatentVariableModel, images: np.ndarray, importance_
 
     @tf.function(reduce_retracing=True)
     def bounds(x, index):
-        z_mean, z_log_var = model.encode(x)  # [B, D]
-        shape = (samples, tf.shape(z_mean)[0], tf.shape(z_mean)[1])
-        epsilon = tf.random.stateless_normal(shape, seed=tf.stack([seed, index]))
-        z = z_mean + tf.exp(0.5 * z_log_var) * epsilon  # [K, B, D]
-        flat_z = tf.reshape(z, (-1, shape[2]))
+        sample = posterior_samples(model, x, samples, tf.stack([seed, index]))
+        flat_z = tf.reshape(sample.latents, (-1, tf.shape(sample.latents)[2]))
         repeated = tf.tile(x, (samples, 1, 1, 1))  # [K*B, H, W, C], k-major like flat_z
         log_px = tf.reshape(model.log_likelihood(repeated, model.decode_params(flat_z)),
-                            shape[:2])  # [K, B]
-        log_w = (log_px + standard_normal_log_density(z)
-                 - diagonal_normal_log_density(z, z_mean, z_log_var))
-        neg_elbo = -tf.reduce_mean(log_px, axis=0) + gaussian_kl(z_mean, z_log_var)
+                            (samples, -1))  # [K, B]
+        log_w = log_px + sample.log_prior - sample.log_q
+        kl = tf.reduce_mean(tf.reduce_sum(sample.kl_per_dim, axis=-1), axis=0)
+        neg_elbo = -tf.reduce_mean(log_px, axis=0) + kl
         nll_iw = -(tf.reduce_logsumexp(log_w, axis=0) - math.log(samples))
         return neg_elbo, nll_iw
 
@@ -61,6 +61,17 @@ def bounds_per_image(model: LatentVariableModel, images: np.ndarray, importance_
         neg_elbos.append(neg_elbo.numpy())
         nll_iws.append(nll_iw.numpy())
     return np.concatenate(neg_elbos), np.concatenate(nll_iws)
+
+
+def posterior_samples(model: LatentVariableModel, x: tf.Tensor, samples: int,
+                      seed: tf.Tensor) -> Posterior:
+    """``samples`` draws of q(z|x) per image from the stateless ``seed``."""
+    if hasattr(model, "posterior"):
+        shape = (samples, tf.shape(x)[0], model.latent_dim)
+        return model.posterior(x, tf.random.stateless_normal(shape, seed=seed))
+    z_mean, z_log_var = model.encode(x)  # [B, D]
+    shape = (samples, tf.shape(z_mean)[0], tf.shape(z_mean)[1])
+    return factorised_posterior(z_mean, z_log_var, tf.random.stateless_normal(shape, seed=seed))
 
 
 def evaluate_elbo(model: LatentVariableModel, data: ImageSet, options: dict) -> dict:

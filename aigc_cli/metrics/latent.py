@@ -1,7 +1,9 @@
 """What a VAE's latent carries about the image, on the evaluation split.
 
 - ``kl_nats``: the mean KL(q(z|x) || p(z)) per image, in nats: the information the
-  latent holds (a posterior equal to the prior holds none).
+  latent holds (a posterior equal to the prior holds none); with two levels of
+  latents, also ``kl_nats_per_group`` (one posterior draw per image of the top
+  latent, the KL of each level closed form given it, as the ELBO's).
 - ``active_units``: latent dimensions whose posterior mean varies across the
   images, Cov_x(E_q(z|x)[z_d]) > 0.01 (Burda et al. 2016, IWAE, section 5.2); an
   inactive dimension encodes nothing, whatever its KL.
@@ -21,9 +23,9 @@ import tensorflow as tf
 from aigc_cli.data.sources import ImageSet
 from aigc_cli.io.images import to_uint8
 from aigc_cli.io.progress import progress
+from aigc_cli.metrics.elbo import posterior_samples
 from aigc_cli.metrics.features import load_feature_extractor
 from aigc_cli.metrics.fid import frechet_distance, statistics
-from aigc_cli.models.vae import gaussian_kl
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016's threshold on the posterior mean's variance
 PSNR_CAP_DB = 100.0  # an exact reconstruction; keeps the mean finite
@@ -44,19 +46,21 @@ def psnr_uint8(estimates: np.ndarray, references: np.ndarray) -> np.ndarray:
     return np.minimum(values, PSNR_CAP_DB)
 
 
-def encode_and_reconstruct(model, images: np.ndarray, batch_size: int = 500,
+def encode_and_reconstruct(model, images: np.ndarray, batch_size: int = 500, seed: int = 0,
                            quiet: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Posterior means [N, D], KL per image [N] (nats) and uint8 reconstructions of
-    uint8 images [N, H, W, C]."""
+    """Posterior means [N, D], KL per image and dimension [N, D] (nats) and uint8
+    reconstructions of uint8 images [N, H, W, C]."""
     @tf.function(reduce_retracing=True)
-    def encode_decode(x):
-        z_mean, z_log_var = model.encode(x)
-        return z_mean, gaussian_kl(z_mean, z_log_var), model.decode_mean(z_mean)
+    def encode_decode(x, index):
+        z_mean, _ = model.encode(x)
+        kl = posterior_samples(model, x, 1, tf.stack([seed, index])).kl_per_dim[0]
+        return z_mean, kl, model.decode_mean(z_mean)
 
     means, kls, reconstructions = [], [], []
-    for start in progress(range(0, len(images), batch_size), "latent", quiet, unit="batch"):
+    starts = range(0, len(images), batch_size)
+    for index, start in enumerate(progress(starts, "latent", quiet, unit="batch")):
         x = tf.constant(images[start:start + batch_size], tf.float32) / 127.5 - 1.0
-        z_mean, kl, decoded = encode_decode(x)
+        z_mean, kl, decoded = encode_decode(x, tf.constant(index, tf.int32))
         means.append(z_mean.numpy())
         kls.append(kl.numpy())
         reconstructions.append(to_uint8(decoded.numpy()))
@@ -66,11 +70,18 @@ def encode_and_reconstruct(model, images: np.ndarray, batch_size: int = 500,
 def evaluate_latent(model, data: ImageSet, options: dict) -> dict:
     """``kl_nats``, ``active_units``, ``reconstruction_psnr`` and ``reconstruction_fid``
     (see the module doc) over the evaluation images."""
-    means, kl, reconstructions = encode_and_reconstruct(model, data.images,
-                                                        quiet=options.get("quiet", True))
+    means, kl, reconstructions = encode_and_reconstruct(
+        model, data.images, seed=int(options.get("seed", 0)), quiet=options.get("quiet", True))
     extractor = load_feature_extractor(options["dataset"], options.get("feature_extractor"))
     real, decoded = statistics(extractor(data.images)), statistics(extractor(reconstructions))
-    return {"kl_nats": float(np.mean(kl, dtype=np.float64)),
+    groups = getattr(model, "latent_groups", {})
+    per_group = {}
+    if len(groups) > 1:
+        ends = np.cumsum(list(groups.values()))
+        per_group = {"kl_nats_per_group": {
+            name: float(np.mean(np.sum(kl[:, end - size:end], axis=1), dtype=np.float64))
+            for (name, size), end in zip(groups.items(), ends)}}
+    return {"kl_nats": float(np.mean(np.sum(kl, axis=1), dtype=np.float64)), **per_group,
             "active_units": active_units(means), "latent_dim": int(means.shape[1]),
             "reconstruction_psnr": float(np.mean(psnr_uint8(reconstructions, data.images))),
             "reconstruction_fid": frechet_distance(*real, *decoded)}

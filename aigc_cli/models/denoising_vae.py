@@ -19,7 +19,8 @@ from aigc_cli.models.base import GenerativeModel, replica_mean
 from aigc_cli.models.denoiser import Denoiser
 from aigc_cli.models.layers import conv_block
 from aigc_cli.models.optimizers import build_optimizer, minimize
-from aigc_cli.models.vae import gaussian_kl, gaussian_log_likelihood
+from aigc_cli.models.latents import gaussian_kl
+from aigc_cli.models.vae import gaussian_log_likelihood
 
 
 def build_networks(config: DenoisingVAEConfig, channels: int):

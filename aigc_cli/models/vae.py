@@ -16,15 +16,17 @@ from keras import layers
 
 from aigc_cli.config import OptimizerConfig, VAEConfig
 from aigc_cli.models.base import GenerativeModel, replica_mean
+from aigc_cli.models.latents import (LOG_2PI, NoiseToLatents, Posterior, build_low_posterior,
+                                     build_prior, factorised_posterior, two_level_posterior,
+                                     two_level_posterior_mean)
 from aigc_cli.models.layers import (MaskedConv2D, activation, conv_block, dense_block,
                                     residual_block)
 from aigc_cli.models.optimizers import build_optimizer, minimize
 
-LOG_2PI = math.log(2.0 * math.pi)
-
 
 def build_encoder(config: VAEConfig, image_shape: tuple[int, int, int]) -> keras.Model:
-    """image [N, H, W, C] in [-1, 1] → z_mean, z_log_var [N, latent_dim] each."""
+    """image [N, H, W, C] in [-1, 1] → z_mean, z_log_var [N, latent_dim] each; with a top
+    latent, its mean and log-variance and the image features that z's posterior reads."""
     images = keras.Input(image_shape, name="images")
     x = images
     for width in config.encoder_widths:
@@ -34,18 +36,26 @@ def build_encoder(config: VAEConfig, image_shape: tuple[int, int, int]) -> keras
     x = layers.Flatten()(x)
     if config.hidden_units:
         x = dense_block(x, config.hidden_units, act=config.activation)
+    if config.top_latent_dim:
+        top_mean = layers.Dense(config.top_latent_dim, name="top_z_mean", dtype="float32")(x)
+        top_log_var = layers.Dense(config.top_latent_dim, name="top_z_log_var",
+                                   dtype="float32")(x)
+        return keras.Model(images, [top_mean, top_log_var, x], name="encoder")
     z_mean = layers.Dense(config.latent_dim, name="z_mean", dtype="float32")(x)
     z_log_var = layers.Dense(config.latent_dim, name="z_log_var", dtype="float32")(x)
     return keras.Model(images, [z_mean, z_log_var], name="encoder")
 
 
-def build_decoder(config: VAEConfig, image_shape: tuple[int, int, int]) -> keras.Model:
-    """z [N, latent_dim] → likelihood parameters [N, H, W, C] (Bernoulli logits), or
-    [N, H, W, 2C] (Gaussian mean and log-scale) when the scale is learned."""
+def build_decoder(config: VAEConfig, image_shape: tuple[int, int, int],
+                  prior: keras.Model | None = None) -> keras.Model:
+    """Latent noise [N, latent_dim (+ top_latent_dim)] → likelihood parameters
+    [N, H, W, C] (Bernoulli logits), or [N, H, W, 2C] (Gaussian mean and log-scale)
+    when the scale is learned. With a top latent, ``prior`` maps the noise to z first
+    (``latents.NoiseToLatents``)."""
     size, _, channels = image_shape
     base = size // 2 ** len(config.encoder_widths)
-    latents = keras.Input((config.latent_dim,), name="latents")
-    x = latents
+    latents = keras.Input((config.latent_dim + config.top_latent_dim,), name="latents")
+    x = NoiseToLatents(prior, config.latent_dim)(latents) if prior else latents
     if config.hidden_units:
         x = dense_block(x, config.hidden_units, act=config.activation)
     x = dense_block(x, base * base * config.encoder_widths[-1], act=config.activation)
@@ -90,16 +100,6 @@ def build_pixel_head(config: VAEConfig, image_shape: tuple[int, int, int]) -> ke
     return keras.Model([targets, features], params, name="pixel_head")
 
 
-def gaussian_kl_per_dim(z_mean: tf.Tensor, z_log_var: tf.Tensor) -> tf.Tensor:
-    """KL(N(z_mean, exp(z_log_var)) || N(0, 1)) per example and dimension [N, D]."""
-    return 0.5 * (tf.exp(z_log_var) + tf.square(z_mean) - 1.0 - z_log_var)
-
-
-def gaussian_kl(z_mean: tf.Tensor, z_log_var: tf.Tensor) -> tf.Tensor:
-    """KL(N(z_mean, exp(z_log_var)) || N(0, I)) per example [N], closed form."""
-    return tf.reduce_sum(gaussian_kl_per_dim(z_mean, z_log_var), axis=-1)
-
-
 def free_bits_kl(kl_per_dim: tf.Tensor, groups: int, floor: float) -> tf.Tensor:
     """The KL term of the free-bits objective per example [N] (Kingma et al. 2016, IAF,
     https://arxiv.org/abs/1606.04934, "free bits"): sum over ``groups`` equal groups of
@@ -124,17 +124,6 @@ def gaussian_log_likelihood(targets: tf.Tensor, mean: tf.Tensor,
     return tf.reduce_sum(per_pixel, axis=[1, 2, 3])
 
 
-def standard_normal_log_density(z: tf.Tensor) -> tf.Tensor:
-    """log N(z; 0, I) summed over the last axis."""
-    return -0.5 * tf.reduce_sum(tf.square(z) + LOG_2PI, axis=-1)
-
-
-def diagonal_normal_log_density(z, mean, log_var) -> tf.Tensor:
-    """log N(z; mean, diag(exp(log_var))) summed over the last axis."""
-    return -0.5 * tf.reduce_sum(tf.square(z - mean) * tf.exp(-log_var) + log_var + LOG_2PI,
-                                axis=-1)
-
-
 class VAE(GenerativeModel):
     """Encoder, decoder, their one optimizer and the reparameterisation noise."""
 
@@ -144,26 +133,45 @@ class VAE(GenerativeModel):
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model,
                  pixel_head: keras.Model | None, optimizer: keras.optimizers.Optimizer,
-                 config: VAEConfig, seed: int):
+                 config: VAEConfig, seed: int, low_posterior: keras.Model | None = None,
+                 prior: keras.Model | None = None):
         super().__init__(name="vae")
         self.encoder = encoder
         self.decoder = decoder
         self.pixel_head = pixel_head
+        self.low_posterior, self.prior = low_posterior, prior  # both or neither: two levels
         # Rows above a pixel that the head sees: 3 (7x7 mask A) + 1 per 3x3 mask-B layer.
         self.head_reach = 3 + max(config.autoregressive_layers - 1, 0)
         self.vae_optimizer = optimizer
-        self.latent_dim = config.latent_dim
+        self.latent_dim = config.latent_dim + config.top_latent_dim  # the decoder's noise
+        #: Dimensions of each latent group, in the decoder's input order.
+        self.latent_groups = {"z": config.latent_dim, **(
+            {"z_top": config.top_latent_dim} if config.top_latent_dim else {})}
         self.likelihood = config.likelihood
         self.gaussian_scale = config.gaussian_scale
         self.beta = config.beta
         self.kl_warmup_steps = config.kl_warmup_steps
         self.free_bits = config.free_bits
-        self.free_bits_groups = config.free_bits_groups or config.latent_dim
+        self.free_bits_groups = config.free_bits_groups or self.latent_dim
         self.noise = tf.random.Generator.from_seed(seed)
 
     def encode(self, images: tf.Tensor):
-        """(z_mean, z_log_var) of q(z|x) for images in [-1, 1]."""
-        return self.encoder(images, training=False)
+        """(z_mean, z_log_var) of q(z|x) for images in [-1, 1], in the decoder's input
+        space (with two levels: at the top latent's posterior mean)."""
+        if not self.prior:
+            return self.encoder(images, training=False)
+        return two_level_posterior_mean(*self.encoder(images, training=False),
+                                        self.low_posterior, self.prior)
+
+    def posterior(self, images: tf.Tensor, epsilon: tf.Tensor,
+                  training: bool = False) -> Posterior:
+        """Samples of q(latents | images) for standard normal noise ``epsilon`` [K, N,
+        latent_dim], with their KL per dimension and log densities."""
+        if not self.prior:
+            return factorised_posterior(*self.encoder(images, training=training), epsilon)
+        return two_level_posterior(*self.encoder(images, training=training), epsilon,
+                                   self.low_posterior, self.prior, self.latent_groups["z"],
+                                   training)
 
     def decode_params(self, z: tf.Tensor) -> tf.Tensor:
         """The decoder's output for z: likelihood parameters, or the autoregressive
@@ -194,11 +202,10 @@ class VAE(GenerativeModel):
 
     def train_step(self, images):
         with tf.GradientTape() as tape:
-            z_mean, z_log_var = self.encoder(images, training=True)
-            epsilon = self.noise.normal(tf.shape(z_mean))
-            z = z_mean + tf.exp(0.5 * z_log_var) * epsilon  # reparameterisation trick
+            epsilon = self.noise.normal((1, tf.shape(images)[0], self.latent_dim))
+            sample = self.posterior(images, epsilon, training=True)  # reparameterised
+            z, kl_per_dim = sample.latents[0], sample.kl_per_dim[0]
             reconstruction = -self.log_likelihood(images, self.decoder(z, training=True))
-            kl_per_dim = gaussian_kl_per_dim(z_mean, z_log_var)
             kl = tf.reduce_sum(kl_per_dim, axis=-1)
             charged = free_bits_kl(kl_per_dim, self.free_bits_groups, self.free_bits) \
                 if self.free_bits else kl
@@ -257,8 +264,8 @@ class VAE(GenerativeModel):
         return {"vae": self.vae_optimizer}
 
     def _trained_variables(self):
-        networks = [self.encoder, self.decoder] + ([self.pixel_head] if self.pixel_head else [])
-        return [v for network in networks for v in network.trainable_variables]
+        networks = [self.encoder, self.decoder, self.pixel_head, self.low_posterior]
+        return [v for network in networks if network for v in network.trainable_variables]
 
     def build_optimizers(self):
         self.vae_optimizer.build(self._trained_variables())
@@ -268,15 +275,21 @@ class VAE(GenerativeModel):
                 "noise": self.noise}
 
     def inference_items(self):
-        items = {"encoder": self.encoder, "decoder": self.decoder}
-        return {**items, "pixel_head": self.pixel_head} if self.pixel_head else items
+        items = {"encoder": self.encoder, "decoder": self.decoder,
+                 "pixel_head": self.pixel_head, "low_posterior": self.low_posterior}
+        return {name: network for name, network in items.items() if network}
 
 
 def build_vae(model_config: VAEConfig, optimizer_configs: dict[str, OptimizerConfig],
               image_shape: tuple[int, int, int], seed: int) -> VAE:
     """A VAE for ``image_shape`` with its optimizer (see ``ModelBuilder``)."""
     head = build_pixel_head(model_config, image_shape) if model_config.autoregressive_layers else None
-    return VAE(encoder=build_encoder(model_config, image_shape),
-               decoder=build_decoder(model_config, image_shape), pixel_head=head,
+    encoder = build_encoder(model_config, image_shape)
+    prior = low_posterior = None
+    if model_config.top_latent_dim:
+        prior = build_prior(model_config)
+        low_posterior = build_low_posterior(model_config, encoder.output[2].shape[-1])
+    return VAE(encoder=encoder, decoder=build_decoder(model_config, image_shape, prior),
+               pixel_head=head,
                optimizer=build_optimizer(optimizer_configs["vae"], "vae_optimizer"),
-               config=model_config, seed=seed)
+               config=model_config, seed=seed, low_posterior=low_posterior, prior=prior)

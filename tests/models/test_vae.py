@@ -3,7 +3,8 @@ import pytest
 import tensorflow as tf
 
 from aigc_cli.config import OptimizerConfig, VAEConfig
-from aigc_cli.models.vae import bernoulli_log_likelihood, build_vae, gaussian_kl
+from aigc_cli.models.latents import gaussian_kl
+from aigc_cli.models.vae import bernoulli_log_likelihood, build_vae
 
 OPTIMIZERS = {"vae": OptimizerConfig()}
 TINY = dict(latent_dim=4, encoder_widths=(4, 8), hidden_units=16)
