@@ -136,3 +136,15 @@ def test_a_trained_two_level_run_reloads_and_reports_each_levels_kl(idx_folder, 
     per_group = report["kl_nats_per_group"]
     assert set(per_group) == {"z", "z_top"} and report["latent_dim"] == 6
     assert sum(per_group.values()) == pytest.approx(report["kl_nats"], rel=1e-5)
+
+
+def test_two_level_train_step_under_mixed_bfloat16():
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        vae = tiny_two_level_vae()
+        metrics = vae.train_step(tf.random.stateless_uniform((4, 8, 8, 1), (3, 4), -1.0, 1.0))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert all(np.isfinite(float(value)) for value in metrics.values())
