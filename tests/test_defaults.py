@@ -3,6 +3,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from aigc_cli.cli import main
@@ -60,6 +61,23 @@ def test_verbose_denoise_says_what_auto_chose_and_each_sigma(fake_cpu, tiny_deno
     quiet = runner.invoke(main, ["denoise", str(photos), "-o", str(tmp_path / "again"), "-q",
                                  "--model", str(tiny_denoiser_run), "--sigma", "10"])
     assert quiet.exit_code == 0 and "noise sigma" not in quiet.stderr  # only when asked
+
+
+@pytest.mark.slow
+def test_noise_that_grows_with_intensity_is_told_as_a_map(tiny_denoiser_run, tmp_path, runner):
+    from PIL import Image
+
+    rng = np.random.default_rng(8)
+    clean = np.kron(rng.uniform(0.1, 0.9, (12, 12)), np.ones((32, 32)))
+    noisy = clean + np.sqrt(0.02 * clean + (5 / 255) ** 2) * rng.standard_normal(clean.shape)
+    (tmp_path / "in").mkdir()
+    Image.fromarray(np.round(np.clip(noisy, 0, 1) * 255).astype(np.uint8)).save(
+        tmp_path / "in" / "camera.png")
+    result = runner.invoke(main, ["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                                  "-v", "-q", "--model", str(tiny_denoiser_run)])
+    assert result.exit_code == 0, result.output
+    assert "noise growing with intensity" in result.stderr and "a map" in result.stderr
+    assert Image.open(tmp_path / "out" / "camera.png").size == (384, 384)
 
 
 @pytest.mark.slow

@@ -18,14 +18,14 @@ def digest(folder):
             if p.is_file()}
 
 
-def untrained_denoiser(channels: int):
+def untrained_denoiser(channels: int, **settings):
     """A tiny half-resolution denoiser for ``channels``, built from its config."""
     from aigc_cli.config import build_config
     from aigc_cli.models import MODEL_FAMILIES
 
     from conftest import TINY_DENOISER
 
-    config = build_config({"model": dict(TINY_DENOISER), "dataset": {
+    config = build_config({"model": {**TINY_DENOISER, **settings}, "dataset": {
         "type": "folder", "path": "unused", "channels": channels, "patch_size": 16,
         "noise": {"sigma": 25}}})
     return MODEL_FAMILIES.get("denoiser")(config.model, config.optimizer,
@@ -47,6 +47,26 @@ def test_tiles_give_the_whole_image_result(channels):
     nudged[50, 45] += 0.5  # the output depends on the input, so seams would show
     assert np.abs(TiledDenoiser(model, tile=4096)(nudged, 0.1) - whole).max() > 1e-2
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+@pytest.mark.parametrize("ensemble", [1, 2])
+def test_a_noise_map_is_read_where_it_lies(ensemble):
+    model = untrained_denoiser(1, batch_norm=False, width=8)
+    randomize_weights(model.denoiser)
+    image = np.random.default_rng(3).uniform(0, 1, (70, 45, 1)).astype(np.float32)
+    flat = np.full((70, 45, 1), 0.1, np.float32)
+    whole, tiled = TiledDenoiser(model, 4096, ensemble), TiledDenoiser(model, 32, ensemble)
+    # a constant map is the scalar sigma, tiled or not, single pass or ensemble
+    np.testing.assert_allclose(tiled(image, flat), whole(image, 0.1), atol=1e-5)
+    varying = flat.copy()
+    varying[:, 30:] = 0.3  # more noise on the right
+    result = tiled(image, varying)
+    np.testing.assert_allclose(result, whole(image, varying), atol=1e-5)  # no seams
+    left, right = whole(image, 0.1), whole(image, 0.3)
+    margin = model.radius + 2  # pixels beyond the network's reach of the map's edge
+    np.testing.assert_allclose(result[:, :30 - margin], left[:, :30 - margin], atol=1e-5)
+    np.testing.assert_allclose(result[:, 30 + margin:], right[:, 30 + margin:], atol=1e-5)
+    assert np.abs(left - right).max() > 1e-2  # the map matters, so the checks above bite
 
 
 @pytest.mark.slow

@@ -88,3 +88,38 @@ def test_bands_of_rows_give_the_whole_image_block_statistics():
         np.testing.assert_allclose(energies, (whole ** 2).mean(axis=1), rtol=1e-5)
         np.testing.assert_allclose(means, noise_level._block_means(image[1:-1, 1:-1], 8),
                                    rtol=1e-5)
+
+
+def poisson_gaussian(rng, clean, gain, sigma):
+    """Noise of variance gain * x + (sigma / 255)^2 on clean x, as a saved 8-bit file."""
+    std = np.sqrt(gain * clean + (sigma / 255) ** 2)
+    return np.round(np.clip(clean + std * rng.standard_normal(clean.shape), 0, 1) * 255) / 255
+
+
+@pytest.mark.parametrize("gain, sigma", [(0.01, 5), (0.01, 15), (0.02, 10)])
+def test_signal_dependent_noise_is_read_as_a_line_and_mapped(gain, sigma):
+    from aigc_cli.inference.noise_level import estimate_noise, estimate_noise_function
+
+    rng = np.random.default_rng(6)
+    clean = piecewise_flat(rng, size=384, low=0.1, high=0.9)
+    image = poisson_gaussian(rng, clean, gain, sigma)
+    function = estimate_noise_function(image)
+    assert function.gain == pytest.approx(gain, rel=0.25)
+    assert np.sqrt(function.floor) * 255 == pytest.approx(sigma, abs=3.0)
+    estimate = estimate_noise(image)
+    assert estimate.level.shape == (384, 384, 1)
+    # inside the cells (the box average away from their edges) the map is the true std-dev
+    inner = (np.arange(384) % 32 >= 4) & (np.arange(384) % 32 < 28)
+    truth = np.sqrt(gain * clean + (sigma / 255) ** 2)[inner][:, inner]
+    np.testing.assert_allclose(estimate.level[inner][:, inner], truth, rtol=0.2)
+
+
+@pytest.mark.parametrize("sigma", [5, 25])
+def test_white_noise_keeps_one_sigma(sigma):
+    from aigc_cli.inference.noise_level import estimate_noise
+
+    rng = np.random.default_rng(7)
+    for image in (piecewise_flat(rng, size=384, low=0.1, high=0.9), textured(rng, size=384)):
+        estimate = estimate_noise(noisy(rng, image, sigma, eight_bit=True))
+        assert np.ndim(estimate.level) == 0 and estimate.function.spread < 1.15
+        assert estimate.sigma * 255 == pytest.approx(sigma, rel=0.1)

@@ -19,7 +19,7 @@ from aigc_cli.errors import InputError
 from aigc_cli.io.files import atomic_write_bytes
 from aigc_cli.io.images import IMAGE_FORMATS
 from aigc_cli.io.photos import encode_photo, format_of_name, read_photo
-from aigc_cli.inference.noise_level import estimate_sigma
+from aigc_cli.inference.noise_level import NoiseEstimate, estimate_noise
 from aigc_cli.io.progress import progress
 from aigc_cli.models.assets import (BUILTIN_DENOISERS, BUILTIN_MAX_SIGMA,
                                     BUILTIN_NAMES, builtin_denoiser_path,
@@ -78,18 +78,29 @@ class TiledDenoiser:
         signature = [tf.TensorSpec([1, None, None, self.channels], tf.float32),
                      tf.TensorSpec([1], tf.float32)]
         self._run = tf.function(model.denoise, input_signature=signature)
+        self._run_map = tf.function(model.denoise, input_signature=[  # noise that varies
+            signature[0], tf.TensorSpec([1, None, None, 1], tf.float32)])
         # An image that fits one tile runs its whole self-ensemble in one graph: eight
         # calls from Python took 0.67 s per CBSD68 image, one graph 0.61 s (A/B, bf16).
         self._run_ensemble = tf.function(self._ensemble_in_graph, input_signature=signature)
 
-    def __call__(self, pixels: np.ndarray, sigma: float) -> np.ndarray:
-        """pixels [H, W, C] in [0, 1] → denoised [H, W, C] (not clipped)."""
+    def __call__(self, pixels: np.ndarray, sigma: float | np.ndarray) -> np.ndarray:
+        """pixels [H, W, C] in [0, 1] → denoised [H, W, C] (not clipped). ``sigma``: the
+        noise std-dev in [0, 1] units, or a map of it [H, W, 1]."""
         if pixels.shape[-1] != self.channels:
             return self._channel_adapted(pixels, sigma)
+        if np.ndim(sigma):
+            return self._ensembled(np.concatenate([pixels, sigma], axis=-1))
         if self.ensemble > 1 and max(self._padded(size) for size in pixels.shape[:2]) <= self.tile:
             image = tf.constant(pixels[None], tf.float32)
             return self._run_ensemble(image, tf.constant([sigma], tf.float32))[0].numpy()
-        total = np.zeros(pixels.shape, np.float32)
+        return self._ensembled(pixels, sigma)
+
+    def _ensembled(self, pixels: np.ndarray, sigma: float | None = None) -> np.ndarray:
+        """The self-ensemble by tiles; without ``sigma``, the last channel is the noise
+        map (turned with the image)."""
+        channels = pixels.shape[-1] - (sigma is None)
+        total = np.zeros((*pixels.shape[:2], channels), np.float32)
         for turns, flip in SYMMETRIES[:self.ensemble]:
             turned = np.rot90(pixels[:, ::-1] if flip else pixels, turns)
             restored = np.rot90(self._tiled(np.ascontiguousarray(turned), sigma), -turns)
@@ -113,11 +124,11 @@ class TiledDenoiser:
             total += tf.reverse(restored, [2]) if flip else restored
         return total / self.ensemble
 
-    def _tiled(self, pixels: np.ndarray, sigma: float) -> np.ndarray:
+    def _tiled(self, pixels: np.ndarray, sigma: float | None) -> np.ndarray:
         height, width = pixels.shape[:2]
         pad_h, pad_w = -height % self.multiple, -width % self.multiple
         padded = np.pad(pixels, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
-        out = np.empty_like(padded)
+        out = np.empty((*padded.shape[:2], self.channels), np.float32)
         for top in range(0, padded.shape[0], self.tile):
             for left in range(0, padded.shape[1], self.tile):
                 self._denoise_tile(padded, out, top, left, sigma)
@@ -130,7 +141,10 @@ class TiledDenoiser:
         y1 = min(bottom + self.margin, image.shape[0])
         x1 = min(right + self.margin, image.shape[1])
         region = tf.constant(image[None, y0:y1, x0:x1], tf.float32)
-        result = self._run(region, tf.constant([sigma], tf.float32))[0].numpy()
+        if sigma is None:  # the last channel is the noise map
+            result = self._run_map(region[..., :-1], region[..., -1:])[0].numpy()
+        else:
+            result = self._run(region, tf.constant([sigma], tf.float32))[0].numpy()
         out[top:bottom, left:right] = result[top - y0:bottom - y0, left - x0:right - x0]
 
     def _channel_adapted(self, pixels, sigma):
@@ -235,14 +249,14 @@ def _denoise_one(source: Path, target: Path, report: DenoiseReport, runners: dic
     if channels not in runners:
         runners[channels] = TiledDenoiser((chosen or loaded(channels)).model, tile, ensemble)
     try:
-        sigma = sigma_255 / 255.0 if sigma_255 is not None else estimate_sigma(photo.pixels)
+        estimate = NoiseEstimate(sigma_255 / 255.0, None) if sigma_255 is not None \
+            else estimate_noise(photo.pixels)
     except InputError as error:
         report.failed.append(f"{source}: {error}")
         return
     if verbose:
-        how = "as given" if sigma_255 is not None else "estimated"
-        log.info("%s: %s, noise sigma %.2f (%s)", source, photo.format, sigma * 255, how)
-    denoised = runners[channels](photo.pixels, sigma)
+        log.info("%s: %s, %s", source, photo.format, describe_noise(estimate, sigma_255))
+    denoised = runners[channels](photo.pixels, estimate.level)
     # A mode the format cannot store fails here, with OSError too from Pillow ("cannot
     # write mode ... as ..."); encoding is in memory, so no OSError here is the disk's.
     try:
@@ -256,6 +270,18 @@ def _denoise_one(source: Path, target: Path, report: DenoiseReport, runners: dic
                     "under the same name", source, photo.format, named, target, photo.format)
     atomic_write_bytes(target, encoded, durable=False)
     report.written.append(target)
+
+
+def describe_noise(estimate: NoiseEstimate, sigma_255: float | None) -> str:
+    """The noise level as ``--verbose`` reports it, in 0-255 units."""
+    if sigma_255 is not None:
+        return f"noise sigma {sigma_255:.2f} (as given)"
+    if np.ndim(estimate.level):
+        function = estimate.function
+        return (f"noise growing with intensity, sigma {255 * function.sigma(function.low):.2f} "
+                f"to {255 * function.sigma(function.high):.2f} (estimated: variance "
+                f"{function.gain:.4f} x + ({255 * np.sqrt(function.floor):.2f}/255)^2, a map)")
+    return f"noise sigma {255 * estimate.sigma:.2f} (estimated)"
 
 
 def _refuse_writing_over_inputs(sources: list[Path], targets: list[Path]) -> None:

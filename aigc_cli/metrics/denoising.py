@@ -23,7 +23,7 @@ from aigc_cli.data.noise import degrade, equivalent_sigma
 from aigc_cli.data.sources import ImageSet, list_image_files
 from aigc_cli.errors import InputError
 from aigc_cli.inference.denoising import TiledDenoiser
-from aigc_cli.inference.noise_level import estimate_sigma
+from aigc_cli.inference.noise_level import estimate_noise
 from aigc_cli.io.images import read_image, to_array
 from aigc_cli.io.progress import progress
 
@@ -130,9 +130,9 @@ def _measure_blind(denoiser, clean: list, protocol: NoiseProtocol, seed: int, qu
     errors = []
 
     def blind(noisy: np.ndarray, told: float) -> np.ndarray:
-        estimate = estimate_sigma(noisy)
-        errors.append((estimate - told) * 255.0)
-        return denoiser(noisy, estimate)
+        estimate = estimate_noise(noisy)
+        errors.append((estimate.sigma - told) * 255.0)
+        return denoiser(noisy, estimate.level)
 
     report = measure(blind, clean, protocol, seed, quiet=quiet, desc="blind",
                      noise_indices=noise_indices)

@@ -53,6 +53,14 @@ def build_denoiser_network(config: DenoiserConfig, channels: int) -> keras.Model
     return keras.Model([noisy, level], denoised, name="denoiser")
 
 
+def noise_level_map(noisy: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:
+    """The network's noise-level input [N, H, W, 1]: ``sigma`` [N] spread over each image,
+    or, given as a map [N, H, W, 1] (noise that varies over the image), as it is."""
+    if sigma.shape.rank == 4:
+        return tf.cast(sigma, noisy.dtype)
+    return tf.ones_like(noisy[..., :1]) * tf.reshape(tf.cast(sigma, noisy.dtype), (-1, 1, 1, 1))
+
+
 def receptive_radius(config: DenoiserConfig) -> int:
     """Pixels of context on each side that one output pixel depends on."""
     radius = config.depth * (config.kernel_size // 2)
@@ -77,9 +85,9 @@ class Denoiser(GenerativeModel):
         self.size_multiple = 2 if config.half_resolution else 1  # tiles align to this
 
     def denoise(self, noisy: tf.Tensor, sigma: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """noisy [N, H, W, C] in [0, 1] units, sigma [N] (std-dev in [0, 1] units)."""
-        level = tf.ones_like(noisy[..., :1]) * tf.reshape(sigma, (-1, 1, 1, 1))
-        return self.denoiser([noisy, level], training=training)
+        """noisy [N, H, W, C] in [0, 1] units, sigma [N] or a map [N, H, W, 1] (std-dev in
+        [0, 1] units)."""
+        return self.denoiser([noisy, noise_level_map(noisy, sigma)], training=training)
 
     def train_step(self, batch):
         noisy, clean, sigma = batch

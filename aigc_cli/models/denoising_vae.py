@@ -16,7 +16,7 @@ from keras import layers
 
 from aigc_cli.config import DenoisingVAEConfig, OptimizerConfig
 from aigc_cli.models.base import GenerativeModel, replica_mean
-from aigc_cli.models.denoiser import Denoiser
+from aigc_cli.models.denoiser import Denoiser, noise_level_map
 from aigc_cli.models.layers import conv_block
 from aigc_cli.models.optimizers import build_optimizer, minimize
 from aigc_cli.models.latents import gaussian_kl
@@ -68,8 +68,7 @@ class DenoisingVAE(GenerativeModel):
         self.denoiser = encoder  # its inputs tell the tiler the channel count
 
     def _posterior(self, noisy, sigma, training=False):
-        level = tf.ones_like(noisy[..., :1]) * tf.reshape(sigma, (-1, 1, 1, 1))
-        return self.encoder([noisy, level], training=training)
+        return self.encoder([noisy, noise_level_map(noisy, sigma)], training=training)
 
     def denoise(self, noisy, sigma, training=False):
         """The clean image decoded from the posterior mean of z."""
