@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Short runs of the VAE options that make the latent carry the image (docs/vae.md,
+# "Making the latent carry the image"), one after the other, each measured by aigc eval
+# on the first LIMIT test images: ELBO, KL per image, active units, reconstruction PSNR
+# and FID, FID of prior samples. Prints one Markdown table; the finalists then go
+# through benchmarks/vae_benchmark.sh at 8 minutes.
+#   AIGC_DATA_DIR=../shared/data bash benchmarks/vae_search.sh
+set -euo pipefail
+BUDGET=${BUDGET:-120}
+OUT=${OUT:-runs/vae_search}
+LIMIT=${LIMIT:-2000}
+FID_SAMPLES=${FID_SAMPLES:-2000}
+CONFIG=${CONFIG:-configs/fashion_mnist_vae.yaml}
+mkdir -p "$OUT"
+
+candidate() {  # candidate NAME [--set KEY=VALUE ...]
+    local name=$1
+    shift
+    rm -rf "${OUT:?}/$name"
+    aigc train "$CONFIG" --run-dir "$OUT/$name" --set training.max_seconds="$BUDGET" -q "$@"
+    aigc eval "$OUT/$name" --json --limit "$LIMIT" --fid-samples "$FID_SAMPLES" \
+        --importance-samples 10 -q > "$OUT/$name.json"
+    echo "$name $*" >> "$OUT/candidates.txt"
+}
+
+rm -f "$OUT/candidates.txt"
+candidate pixelcnn_head
+candidate factorised --set model.autoregressive_layers=0
+candidate free_bits_0.5 --set model.free_bits=0.5
+candidate free_bits_1 --set model.free_bits=1.0
+candidate head_1_free_bits_0.5 --set model.autoregressive_layers=1 --set model.free_bits=0.5
+candidate top_16_free_bits_0.5 --set model.top_latent_dim=16 --set model.free_bits=0.5
+python - "$OUT" <<'PY'
+import json, sys
+out = sys.argv[1]
+print("| candidate | settings | steps | neg. ELBO | KL | active units | recon. PSNR | recon. FID | FID |")
+print("|---|---|---|---|---|---|---|---|---|")
+for line in open(f"{out}/candidates.txt"):
+    name, *settings = line.split()
+    r = json.load(open(f"{out}/{name}.json"))
+    print(f"| {name} | {' '.join(s for s in settings if s != '--set') or 'the config'} "
+          f"| {r['step']} | {r['neg_elbo_nats']:.1f} | {r['kl_nats']:.1f} | "
+          f"{r['active_units']}/{r['latent_dim']} | {r['reconstruction_psnr']:.2f} | "
+          f"{r['reconstruction_fid']:.1f} | {r['fid']:.1f} |")
+PY
