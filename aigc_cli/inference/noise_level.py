@@ -114,23 +114,38 @@ def _block_statistics(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(energies), np.concatenate(means)
 
 
+class _BlockStatistics(NamedTuple):
+    energies: np.ndarray  # per unclipped 8x8 block (each channel its own): the mask's energy
+    means: np.ndarray  # and the mean of the pixels under it
+    clipped_left_out: bool  # False where too few blocks were clear of black and white
+
+
+def _unclipped_statistics(pixels: np.ndarray) -> _BlockStatistics:
+    """The blocks' statistics, without those within 2 sigma (a first guess) of 0 or 1
+    where enough others remain."""
+    energies, means = _block_statistics(pixels)
+    if min(pixels.shape[:2]) >= 2 * BLOCK:
+        guess = _clip_safe_wavelet_sigma(pixels)
+        unclipped = (means > CLIP_MARGIN * guess) & (means < 1 - CLIP_MARGIN * guess)
+        if unclipped.sum() >= MIN_FLAT_BLOCKS:
+            return _BlockStatistics(energies[unclipped], means[unclipped], True)
+    return _BlockStatistics(energies, means, False)
+
+
+def _flat_sigma(energies: np.ndarray) -> float:
+    """sigma from the flattest blocks' energies (see the module docstring)."""
+    share = min(0.5, max(FLAT_SHARE, MIN_FLAT_BLOCKS / len(energies)))
+    reference = _unit_noise_block_energies()
+    return float(np.sqrt(np.quantile(energies, share) / np.quantile(reference, share)))
+
+
 def estimate_sigma(pixels: np.ndarray) -> float:
     """Noise std-dev (in [0, 1] units) of an [H, W, C] image in [0, 1], read from its
     flattest unclipped blocks (see the module docstring); images under 10 pixels a
     side, too small for one block, by :func:`wavelet_sigma`."""
     if min(pixels.shape[:2]) < BLOCK + 2:
         return wavelet_sigma(pixels)
-    pixels = np.asarray(pixels, np.float32)
-    energies, means = _block_statistics(pixels)
-    guess = _clip_safe_wavelet_sigma(pixels) if min(pixels.shape[:2]) >= 2 * BLOCK else None
-    if guess is not None:
-        unclipped = (means > CLIP_MARGIN * guess) & (means < 1 - CLIP_MARGIN * guess)
-        if unclipped.sum() >= MIN_FLAT_BLOCKS:
-            energies = energies[unclipped]
-    share = min(0.5, max(FLAT_SHARE, MIN_FLAT_BLOCKS / len(energies)))
-    reference = _unit_noise_block_energies()
-    return float(np.sqrt(np.quantile(energies, share) / np.quantile(reference, share)))
-
+    return _flat_sigma(_unclipped_statistics(np.asarray(pixels, np.float32)).energies)
 
 #: Intensity bands (equal block counts) in which the noise level function is read.
 INTENSITY_BANDS = 8
@@ -170,21 +185,20 @@ def estimate_noise_function(pixels: np.ndarray) -> NoiseFunction | None:
     once (texture only ever adds energy). None where the image has too few blocks."""
     if min(pixels.shape[:2]) < 2 * BLOCK:
         return None
-    pixels = np.asarray(pixels, np.float32)
-    energies, means = _block_statistics(pixels)
-    guess = _clip_safe_wavelet_sigma(pixels)
-    unclipped = (means > CLIP_MARGIN * guess) & (means < 1 - CLIP_MARGIN * guess)
-    if unclipped.sum() < INTENSITY_BANDS * MIN_FLAT_BLOCKS:
+    return _noise_function(_unclipped_statistics(np.asarray(pixels, np.float32)))
+
+
+def _noise_function(stats: _BlockStatistics) -> NoiseFunction | None:
+    energies, means = stats.energies, stats.means
+    if not stats.clipped_left_out or len(energies) < INTENSITY_BANDS * MIN_FLAT_BLOCKS:
         return None
-    energies, means = energies[unclipped], means[unclipped]
     reference = _unit_noise_block_energies()
     centres, variances = [], []
     for band in np.array_split(np.argsort(means), INTENSITY_BANDS):
         share = min(0.5, max(FLAT_SHARE, MIN_FLAT_BLOCKS / len(band)))
-        flattest = band[energies[band] <= np.quantile(energies[band], share)]
-        centres.append(float(np.mean(means[flattest])))
-        variances.append(float(np.quantile(energies[band], share)
-                               / np.quantile(reference, share)))
+        threshold = np.quantile(energies[band], share)
+        centres.append(float(np.mean(means[band][energies[band] <= threshold])))
+        variances.append(float(threshold / np.quantile(reference, share)))
     centres, variances = np.array(centres), np.array(variances)
     gain, floor = _nonnegative_line(centres, variances)
     lifted = variances > 1.5 * (gain * centres + floor)
@@ -220,9 +234,13 @@ def estimate_noise(pixels: np.ndarray) -> NoiseEstimate:
     """One sigma (:func:`estimate_sigma`) or, where the noise grows with intensity
     (Poisson-Gaussian: its level function's spread at least ``MAP_SPREAD``), a map
     [H, W, 1] of that function at the locally averaged intensity."""
-    function = estimate_noise_function(pixels)
+    if min(pixels.shape[:2]) < 2 * BLOCK:
+        return NoiseEstimate(estimate_sigma(pixels), None)
+    pixels = np.asarray(pixels, np.float32)
+    stats = _unclipped_statistics(pixels)  # read once, for both
+    function = _noise_function(stats)
     if function is None or function.spread < MAP_SPREAD:
-        return NoiseEstimate(estimate_sigma(pixels), function)
+        return NoiseEstimate(_flat_sigma(stats.energies), function)
     return NoiseEstimate(noise_map(pixels, function), function)
 
 
