@@ -145,3 +145,20 @@ def aigc_log(caplog):
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+def check_bounds_reach_a_gaussian_likelihood(model, variance: float) -> None:
+    """The ELBO and IWAE bounds of ``model``, whose data x is N(0, variance) exactly, on
+    16 gray levels (in [-1, 1]) each repeated so that one-sample estimates average out."""
+    from aigc_cli.data.sources import ImageSet
+    from aigc_cli.metrics.elbo import evaluate_elbo
+
+    images = np.repeat(np.arange(0, 256, 16, dtype=np.uint8), 256).reshape(-1, 1, 1, 1)
+    x = images.astype(np.float64) / 127.5 - 1.0
+    true_nll = np.mean(0.5 * x ** 2 / variance + 0.5 * np.log(2 * np.pi * variance))
+    one = evaluate_elbo(model, ImageSet(images, None, "t"), {"importance_samples": 1})
+    many = evaluate_elbo(model, ImageSet(images, None, "t"), {"importance_samples": 500})
+    assert many["neg_elbo_nats"] > true_nll + 0.05  # q is not the posterior: a real gap
+    assert many["nll_iw_nats"] == pytest.approx(true_nll, abs=0.01)
+    assert many["nll_iw_nats"] < one["nll_iw_nats"] - 0.05  # more samples, tighter bound
+    assert one["neg_elbo_nats"] == pytest.approx(many["neg_elbo_nats"], abs=0.3)
