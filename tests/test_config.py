@@ -136,3 +136,11 @@ def test_reference_config_is_the_tensorflow_tutorial():
 ])
 def test_upsampling_plan(size, widths, expected):
     assert upsampling_plan(size, widths) == expected
+
+
+def test_free_bits_groups_must_split_the_latent_evenly():
+    model = {"type": "vae", "latent_dim": 32, "top_latent_dim": 4, "free_bits": 0.5}
+    build_config({"model": {**model, "free_bits_groups": 12}})  # 36 dimensions: fine
+    with pytest.raises(ConfigError, match="free_bits_groups 5 must divide") as error:
+        build_config({"model": {**model, "free_bits_groups": 5}})
+    assert error.value.key == "model.free_bits_groups"

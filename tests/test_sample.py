@@ -175,6 +175,14 @@ def test_reconstructions_alone_keep_names_and_formats_and_walk_between_two(
     lonely = runner.invoke(main, ["sample", str(tiny_vae_run), "--between",
                                   str(inputs / "a.png"), str(inputs / "d.png")])
     assert lonely.exit_code == 2 and "--interpolate" in lonely.output
+    (inputs / "broken.png").write_bytes(b"not a png")
+    broken = runner.invoke(main, ["sample", str(tiny_vae_run), "--interpolate", "3", "--between",
+                                  str(inputs / "a.png"), str(inputs / "broken.png"), "-q",
+                                  "--out", str(tmp_path / "walk2")])
+    assert broken.exit_code == 2 and "cannot read" in broken.output and "broken.png" in broken.output
+    assert "Traceback" not in broken.output
+    stray = runner.invoke(main, ["sample", str(tiny_vae_run), "--no-pairs"])
+    assert stray.exit_code == 2 and "--reconstruct" in stray.output
 
 
 class BrightnessVAE:

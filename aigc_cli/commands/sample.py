@@ -63,6 +63,8 @@ def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: s
     """
     if steps and folder:
         raise click.UsageError("choose one of --interpolate and --reconstruct")
+    if not pairs and not folder:
+        raise click.UsageError("--no-pairs goes with --reconstruct FOLDER")
     if between and not steps:
         raise click.UsageError("--between needs --interpolate STEPS (how many images)")
     if out_dir is None and grid_path is None:

@@ -207,7 +207,7 @@ def interpolate_between(source: str | Path, first: Path, second: Path, steps: in
     the first and last are their reconstructions."""
     trained = load_trained_model(source)
     _require_encoder(trained, "--between")
-    ends = _scaled(np.stack([_fitted(trained, Path(first)), _fitted(trained, Path(second))]))
+    ends = _scaled(np.stack([_readable(trained, Path(path)) for path in (first, second)]))
     z_mean = trained.model.encode(tf.constant(ends))[0].numpy()
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     latents = (1.0 - t) * z_mean[0] + t * z_mean[1]
@@ -229,6 +229,14 @@ def _fitted(trained: TrainedModel, path: Path) -> np.ndarray:
     data = trained.config.dataset
     return fit_square(read_image(path, draft_size=data.image_size), data.image_size,
                       data.channels)
+
+
+def _readable(trained: TrainedModel, path: Path) -> np.ndarray:
+    try:
+        return _fitted(trained, path)
+    except Exception as error:  # Pillow raises many types on broken files
+        raise InputError(f"--between: cannot read {path} as an image "
+                         f"({type(error).__name__}: {error})") from None
 
 
 def _scaled(images: np.ndarray) -> np.ndarray:
