@@ -38,8 +38,8 @@ measure() {  # measure NAME [aigc train options...]
 }
 
 measure aigc
-measure plain_vae --set model.autoregressive_layers=0 --set model.free_bits=0 \
-    --set model.top_latent_dim=0
+measure plain_vae --set model.autoregressive_layers=0 --set model.auxiliary_weight=0 \
+    --set model.free_bits=0 --set model.top_latent_dim=0
 python benchmarks/keras_vae_reference.py --seconds "$BUDGET" --out "$OUT/keras" \
   --fid-samples "$FID_SAMPLES" > "$OUT/keras_eval.json"
 python - "$OUT" <<'PY'

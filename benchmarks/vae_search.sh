@@ -4,7 +4,7 @@
 # on the first LIMIT test images: ELBO, KL per image, active units, reconstruction PSNR
 # and FID, FID of prior samples. Prints one Markdown table; the finalists then go
 # through benchmarks/vae_benchmark.sh at 8 minutes.
-#   AIGC_DATA_DIR=../shared/data bash benchmarks/vae_search.sh
+#   AIGC_DATA_DIR=../shared/data bash benchmarks/vae_search.sh [CANDIDATE ...]
 set -euo pipefail
 BUDGET=${BUDGET:-120}
 OUT=${OUT:-runs/vae_search}
@@ -13,9 +13,14 @@ FID_SAMPLES=${FID_SAMPLES:-2000}
 CONFIG=${CONFIG:-configs/fashion_mnist_vae.yaml}
 mkdir -p "$OUT"
 
+# Arguments: candidate names to (re)run alone; the table then covers every candidate
+# measured so far in OUT.
+ONLY=" $* "
 candidate() {  # candidate NAME [--set KEY=VALUE ...]
     local name=$1
     shift
+    if [[ "$ONLY" != "  " && "$ONLY" != *" $name "* ]]; then return; fi
+    sed -i "/^$name /d" "$OUT/candidates.txt"
     rm -rf "${OUT:?}/$name"
     aigc train "$CONFIG" --run-dir "$OUT/$name" --set training.max_seconds="$BUDGET" -q "$@"
     aigc eval "$OUT/$name" --json --limit "$LIMIT" --fid-samples "$FID_SAMPLES" \
@@ -23,13 +28,15 @@ candidate() {  # candidate NAME [--set KEY=VALUE ...]
     echo "$name $*" >> "$OUT/candidates.txt"
 }
 
-rm -f "$OUT/candidates.txt"
+touch "$OUT/candidates.txt"
 candidate pixelcnn_head
 candidate factorised --set model.autoregressive_layers=0
 candidate free_bits_0.5 --set model.free_bits=0.5
 candidate free_bits_1 --set model.free_bits=1.0
 candidate head_1_free_bits_0.5 --set model.autoregressive_layers=1 --set model.free_bits=0.5
 candidate top_16_free_bits_0.5 --set model.top_latent_dim=16 --set model.free_bits=0.5
+candidate auxiliary_1 --set model.auxiliary_weight=1.0
+candidate head_1_auxiliary_1 --set model.autoregressive_layers=1 --set model.auxiliary_weight=1.0
 python - "$OUT" <<'PY'
 import json, sys
 out = sys.argv[1]

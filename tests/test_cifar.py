@@ -1,6 +1,5 @@
 """CIFAR-10 from local files: both published formats, archives, and no code from pickles."""
 
-import io
 import os
 import pickle
 import tarfile

@@ -144,3 +144,9 @@ def test_free_bits_groups_must_split_the_latent_evenly():
     with pytest.raises(ConfigError, match="free_bits_groups 5 must divide") as error:
         build_config({"model": {**model, "free_bits_groups": 5}})
     assert error.value.key == "model.free_bits_groups"
+
+
+def test_an_auxiliary_likelihood_needs_a_pixel_head():
+    with pytest.raises(ConfigError, match="autoregressive_layers >= 1") as error:
+        build_config({"model": {"type": "vae", "auxiliary_weight": 1.0}})
+    assert error.value.key == "model.auxiliary_weight"

@@ -332,7 +332,6 @@ def test_colour_images_use_the_gray_builtin_until_a_colour_one_ships(
         tiny_denoiser_run, tmp_path, monkeypatch, aigc_log):
     import aigc_cli.inference.denoising as denoise_module
     import aigc_cli.models.assets as assets_module
-    from aigc_cli.errors import InputError
     from aigc_cli.models.assets import save_model_asset
 
     trained = load_trained_model(tiny_denoiser_run)

@@ -118,6 +118,11 @@ class VAEConfig:
         "above and left of it (PixelVAE, Gulrajani et al. 2017); 0: independent pixels",
         min=0, max=64)
     autoregressive_width: int = option(16, "channels of the autoregressive head", min=1, max=4096)
+    auxiliary_weight: float = option(
+        0.0, "with a head: weight of a second, factorised likelihood of the image given z, read "
+        "from the same decoder and trained with it (auxiliary guided autoregressive VAE, "
+        "Lucas & Verbeek 2018): z must then carry the image, and samples and reconstructions "
+        "are its mean image, one pass; the ELBO stays the head's; 0: none", min=0.0)
     beta: float = option(1.0, "weight of the KL term (beta-VAE; 1 is the true ELBO)", min=0.0)
     kl_warmup_steps: int = option(0, "ramp the KL weight linearly from 0 to beta over these "
                                   "steps", min=0)
@@ -139,6 +144,10 @@ class VAEConfig:
             raise ConfigError(f"model.free_bits_groups {self.free_bits_groups} must divide the "
                               f"latent dimensions ({dims}: model.latent_dim + "
                               "model.top_latent_dim)", key="model.free_bits_groups")
+        if self.auxiliary_weight and not self.autoregressive_layers:
+            raise ConfigError("model.auxiliary_weight needs a pixel head to guide: set "
+                              "model.autoregressive_layers >= 1, or auxiliary_weight: 0",
+                              key="model.auxiliary_weight")
         factor = 2 ** len(self.encoder_widths)
         if dataset.image_size % factor:
             raise ConfigError(
@@ -228,6 +237,11 @@ class DenoisingVAEConfig:
                                          "clean image, in [0, 1] units", min=0.0,
                                          min_exclusive=True)
     beta: float = option(1.0, "weight of the KL term", min=0.0)
+    free_bits: float = option(
+        0.0, "nats each latent element (one channel at one position) may hold before the KL "
+        "term charges for it, on the batch's and positions' average per channel (free bits, "
+        "as model.free_bits of the VAE): lets the latent map carry texture; 0: the plain ELBO",
+        min=0.0)
 
     def check(self, dataset: DatasetConfig) -> None:
         """Trains on synthesized noise, on patches the encoder can halve cleanly."""

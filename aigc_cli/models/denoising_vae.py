@@ -19,8 +19,8 @@ from aigc_cli.models.base import GenerativeModel, replica_mean
 from aigc_cli.models.denoiser import Denoiser, noise_level_map
 from aigc_cli.models.layers import conv_block
 from aigc_cli.models.optimizers import build_optimizer, minimize
-from aigc_cli.models.latents import gaussian_kl
-from aigc_cli.models.vae import gaussian_log_likelihood
+from aigc_cli.models.latents import gaussian_kl_per_dim
+from aigc_cli.models.vae import free_bits_kl, gaussian_log_likelihood
 
 
 def build_networks(config: DenoisingVAEConfig, channels: int):
@@ -58,6 +58,7 @@ class DenoisingVAE(GenerativeModel):
         self.decoder = decoder
         self.denoising_vae_optimizer = optimizer
         self.beta = config.beta
+        self.free_bits = config.free_bits
         self.log_scale = math.log(config.reconstruction_scale)
         self.noise = tf.random.Generator.from_seed(seed)
         levels = len(config.widths)
@@ -82,8 +83,14 @@ class DenoisingVAE(GenerativeModel):
             mean = self.decoder(z, training=True)
             reconstruction = -gaussian_log_likelihood(clean, mean, tf.fill(tf.shape(mean),
                                                                            self.log_scale))
-            kl = tf.reduce_sum(gaussian_kl(z_mean, z_log_var), axis=[1, 2])
-            loss = replica_mean(reconstruction + self.beta * kl)
+            kl_per_channel = tf.reduce_sum(gaussian_kl_per_dim(z_mean, z_log_var), axis=[1, 2])
+            kl = tf.reduce_sum(kl_per_channel, axis=-1)
+            charged = kl
+            if self.free_bits:  # one group per channel, its floor scaled by the positions
+                positions = tf.cast(tf.reduce_prod(tf.shape(z_mean)[1:3]), kl.dtype)
+                charged = free_bits_kl(kl_per_channel, kl_per_channel.shape[-1],
+                                       self.free_bits * positions)
+            loss = replica_mean(reconstruction + self.beta * charged)
         variables = self.encoder.trainable_variables + self.decoder.trainable_variables
         minimize(self.denoising_vae_optimizer, tape, loss, variables)
         squared_error = tf.reduce_mean(tf.square(self.decoder(z_mean) - clean), axis=[1, 2, 3])

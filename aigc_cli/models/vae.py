@@ -50,8 +50,9 @@ def build_decoder(config: VAEConfig, image_shape: tuple[int, int, int],
                   prior: keras.Model | None = None) -> keras.Model:
     """Latent noise [N, latent_dim (+ top_latent_dim)] → likelihood parameters
     [N, H, W, C] (Bernoulli logits), or [N, H, W, 2C] (Gaussian mean and log-scale)
-    when the scale is learned. With a top latent, ``prior`` maps the noise to z first
-    (``latents.NoiseToLatents``)."""
+    when the scale is learned. With a pixel head: its conditioning features instead,
+    and with ``auxiliary_weight`` [features, factorised likelihood parameters]. With a
+    top latent, ``prior`` maps the noise to z first (``latents.NoiseToLatents``)."""
     size, _, channels = image_shape
     base = size // 2 ** len(config.encoder_widths)
     latents = keras.Input((config.latent_dim + config.top_latent_dim,), name="latents")
@@ -64,12 +65,15 @@ def build_decoder(config: VAEConfig, image_shape: tuple[int, int, int],
         for _ in range(config.residual_blocks):
             x = residual_block(x, config.kernel_size, config.activation)
         x = conv_block(x, width, config.kernel_size, 2, transpose=True, act=config.activation)
-    if config.autoregressive_layers:
-        features = conv_block(x, config.autoregressive_width, config.kernel_size,
-                              act=config.activation)
-        return keras.Model(latents, features, name="decoder")
-    outputs = layers.Conv2D(_param_channels(config, channels), config.kernel_size,
-                            padding="same", dtype="float32", name="likelihood_params")(x)
+    params = layers.Conv2D(_param_channels(config, channels), config.kernel_size,
+                           padding="same", dtype="float32",
+                           name="auxiliary_params" if config.autoregressive_layers
+                           else "likelihood_params")
+    if not config.autoregressive_layers:
+        return keras.Model(latents, params(x), name="decoder")
+    features = conv_block(x, config.autoregressive_width, config.kernel_size,
+                          act=config.activation)
+    outputs = [features, params(x)] if config.auxiliary_weight else features
     return keras.Model(latents, outputs, name="decoder")
 
 
@@ -142,6 +146,7 @@ class VAE(GenerativeModel):
         self.low_posterior, self.prior = low_posterior, prior  # both or neither: two levels
         # Rows above a pixel that the head sees: 3 (7x7 mask A) + 1 per 3x3 mask-B layer.
         self.head_reach = 3 + max(config.autoregressive_layers - 1, 0)
+        self.auxiliary_weight = config.auxiliary_weight
         self.vae_optimizer = optimizer
         self.latent_dim = config.latent_dim + config.top_latent_dim  # the decoder's noise
         #: Dimensions of each latent group, in the decoder's input order.
@@ -178,10 +183,15 @@ class VAE(GenerativeModel):
         head's conditioning features (see ``build_decoder``)."""
         return self.decoder(z, training=False)
 
-    def log_likelihood(self, images: tf.Tensor, decoded: tf.Tensor) -> tf.Tensor:
+    def log_likelihood(self, images: tf.Tensor, decoded) -> tf.Tensor:
         """log p(x|z) per image [N] for images in [-1, 1] and decoder outputs ``decoded``."""
         targets = (images + 1.0) * 0.5
-        params = self.pixel_head([targets, decoded]) if self.pixel_head else decoded
+        if not self.pixel_head:
+            return self._log_likelihood_of(targets, decoded)
+        features = decoded[0] if self.auxiliary_weight else decoded
+        return self._log_likelihood_of(targets, self.pixel_head([targets, features]))
+
+    def _log_likelihood_of(self, targets: tf.Tensor, params: tf.Tensor) -> tf.Tensor:
         if self.likelihood == "bernoulli":
             return bernoulli_log_likelihood(targets, params)
         mean, log_scale = self._gaussian_params(params)
@@ -205,15 +215,23 @@ class VAE(GenerativeModel):
             epsilon = self.noise.normal((1, tf.shape(images)[0], self.latent_dim))
             sample = self.posterior(images, epsilon, training=True)  # reparameterised
             z, kl_per_dim = sample.latents[0], sample.kl_per_dim[0]
-            reconstruction = -self.log_likelihood(images, self.decoder(z, training=True))
+            decoded = self.decoder(z, training=True)
+            reconstruction = -self.log_likelihood(images, decoded)
             kl = tf.reduce_sum(kl_per_dim, axis=-1)
             charged = free_bits_kl(kl_per_dim, self.free_bits_groups, self.free_bits) \
                 if self.free_bits else kl
-            loss = replica_mean(reconstruction + self.kl_weight() * charged)
+            objective = reconstruction + self.kl_weight() * charged
+            if self.auxiliary_weight:  # the factorised likelihood that z alone must serve
+                auxiliary = -self._log_likelihood_of((images + 1.0) * 0.5, decoded[1])
+                objective += self.auxiliary_weight * auxiliary
+            loss = replica_mean(objective)
         variables = self._trained_variables()
         minimize(self.vae_optimizer, tape, loss, variables)
-        return {"loss": loss, "reconstruction_loss": replica_mean(reconstruction),
+        logs = {"loss": loss, "reconstruction_loss": replica_mean(reconstruction),
                 "kl_loss": replica_mean(kl), "neg_elbo": replica_mean(reconstruction + kl)}
+        if self.auxiliary_weight:
+            logs["auxiliary_loss"] = replica_mean(auxiliary)
+        return logs
 
     def _mean(self, params: tf.Tensor) -> tf.Tensor:
         if self.likelihood == "bernoulli":
@@ -221,14 +239,17 @@ class VAE(GenerativeModel):
         return tf.clip_by_value(self._gaussian_params(params)[0], 0.0, 1.0)
 
     def decode_mean(self, z: tf.Tensor) -> tf.Tensor:
-        """Mean image of p(x|z), in [-1, 1].
+        """Mean image of p(x|z), in [-1, 1]; with ``auxiliary_weight``, of the factorised
+        auxiliary likelihood.
 
-        With the autoregressive head, pixels are filled in raster order, each
+        With the autoregressive head alone, pixels are filled in raster order, each
         set to its conditional mean given the pixels before it (greedy). Row r
         depends only on rows r - reach .. r (the masked kernels' height), so
         each head pass covers that window, not the whole image.
         """
         decoded = self.decode_params(z)
+        if self.auxiliary_weight:  # the factorised mean image, in one pass
+            return self._mean(decoded[1]) * 2.0 - 1.0
         if not self.pixel_head:
             return self._mean(decoded) * 2.0 - 1.0
         height, width = decoded.shape[1], decoded.shape[2]

@@ -158,3 +158,27 @@ def test_free_bits_change_the_objective_but_not_the_reported_elbo():
     # an untrained encoder's KL is far under 4 x 5 nats: the objective charges the floor
     assert floored["loss"] == pytest.approx(floored["reconstruction_loss"] + 4 * 5.0, rel=1e-5)
     assert plain["loss"] == pytest.approx(plain["neg_elbo"], rel=1e-5)
+
+
+def test_the_auxiliary_likelihood_guides_training_and_makes_the_images():
+    config = VAEConfig(**TINY, autoregressive_layers=1, autoregressive_width=4,
+                       auxiliary_weight=0.5)
+    vae = build_vae(config, OPTIMIZERS, (8, 8, 1), seed=0)
+    images = tf.random.stateless_uniform((4, 8, 8, 1), (1, 2), -1.0, 1.0)
+    z = tf.random.stateless_normal((4, 4), (3, 4))
+    features, auxiliary_logits = vae.decoder(z)
+    # images come from the factorised likelihood's mean, in one pass, not the head
+    np.testing.assert_allclose(vae.decode_mean(z).numpy(),
+                               tf.sigmoid(auxiliary_logits).numpy() * 2 - 1, atol=1e-6)
+    head_only = vae.log_likelihood(images, [features, auxiliary_logits])
+    np.testing.assert_allclose(  # the ELBO's likelihood is the head's, as without it
+        head_only.numpy(),
+        bernoulli_log_likelihood((images + 1) / 2, vae.pixel_head([(images + 1) / 2,
+                                                                   features])).numpy(),
+        rtol=1e-6)
+    logs = {k: float(v) for k, v in vae.train_step(images).items()}
+    assert logs["neg_elbo"] == pytest.approx(logs["reconstruction_loss"] + logs["kl_loss"],
+                                             rel=1e-6)
+    assert logs["loss"] == pytest.approx(logs["neg_elbo"] + 0.5 * logs["auxiliary_loss"],
+                                         rel=1e-5)
+    assert logs["auxiliary_loss"] > 0
