@@ -115,6 +115,7 @@ def build_session(config: RunConfig, run: RunDir, start_step: int,
         # Every worker saves (the save is collective); only the chief's copy is kept.
         folder = run.checkpoints if chief else Path(tempfile.mkdtemp(prefix="aigc-worker-"))
         checkpointer = Checkpointer(folder, checkpoint_items, training.keep_checkpoints)
+        run.refuse_model_change(config)
         restored = checkpointer.restore_latest(run.checkpoints)
         if not restored and training.init_from:
             initialized_from = initialize_from(model, training.init_from)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from aigc_cli import __version__
 from aigc_cli.config import RunConfig, load_config, save_config
-from aigc_cli.errors import CheckpointError
+from aigc_cli.config.schema import to_dict
+from aigc_cli.errors import CheckpointError, ConfigError
 from aigc_cli.io.files import append_line, atomic_write_text
 
 
@@ -70,3 +71,18 @@ class RunDir:
             raise CheckpointError(f"{self.root} has no config.yaml; point at the run dir that "
                                   "`aigc train` wrote (it holds config.yaml and checkpoints/)")
         return load_config(self.config)
+
+    def refuse_model_change(self, config: RunConfig) -> None:
+        """A resume whose ``model`` section differs from the one the run's checkpoints were
+        written with is a config error naming the first changed key (the weights would
+        not fit, or would mean something else)."""
+        if not self.config.is_file() or not (self.checkpoints / "checkpoint").is_file():
+            return
+        trained = to_dict(load_config(self.config).model)
+        for key, value in to_dict(config.model).items():
+            if trained.get(key) != value:
+                raise ConfigError(
+                    f"model.{key} is {value!r}, but {self.root} was trained with "
+                    f"{trained.get(key)!r}: a run's model cannot change on resume; train into "
+                    f"a new --run-dir (training.init_from: {self.root} starts from its weights)",
+                    key=f"model.{key}")

@@ -8,7 +8,7 @@ import tensorflow as tf
 from aigc_cli.config import build_config
 from aigc_cli.data.pipeline import training_dataset
 from aigc_cli.data.sources import load_images
-from aigc_cli.errors import CheckpointError
+from aigc_cli.errors import ConfigError
 from aigc_cli.training.checkpoint import resolve_checkpoint
 from aigc_cli.training.loop import build_session, train
 from aigc_cli.training.rundir import RunDir
@@ -122,8 +122,11 @@ def test_resuming_with_another_architecture_is_a_clear_error(idx_folder, tmp_pat
     train(build_config(tiny_config_dict(idx_folder, tmp_path / "r")), quiet=True)
     changed = tiny_config_dict(idx_folder, tmp_path / "r", steps=4)
     changed["model"]["generator_widths"] = [32, 8, 4]
-    with pytest.raises(CheckpointError, match="different model|does not hold"):
+    with pytest.raises(ConfigError, match=r"model.generator_widths is \[32, 8, 4\], but .* "
+                       "cannot change on resume") as error:
         train(build_config(changed), quiet=True)
+    assert error.value.key == "model.generator_widths"
+    assert read_metrics(tmp_path / "r")[-1]["step"] == 2  # the run is left as it was
 
 
 @pytest.mark.slow
