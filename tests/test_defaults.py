@@ -16,11 +16,12 @@ FLAGS = "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma {extra}\n"
 @pytest.fixture
 def fake_cpu(tmp_path, monkeypatch):
     """Make this machine a CPU with the given extra flags (and no GPU)."""
+    real = precision.cpu_bfloat16_unit
+
     def install(extra: str) -> None:
         cpuinfo = tmp_path / "cpuinfo"
         cpuinfo.write_text(FLAGS.format(extra=extra))
-        real = precision.cpu_has_native_bfloat16
-        monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: real(cpuinfo))
+        monkeypatch.setattr(precision, "cpu_bfloat16_unit", lambda: real(cpuinfo))
         monkeypatch.setattr(precision.tf.config, "list_physical_devices", lambda kind: [])
     return install
 
@@ -28,7 +29,9 @@ def fake_cpu(tmp_path, monkeypatch):
 @pytest.mark.parametrize("extra, chosen", [("", ("float32", 1)),
                                            ("avx512f avx512bw", ("float32", 1)),
                                            ("amx_tile amx_bf16", ("bfloat16", 4)),
-                                           ("avx512f avx512_bf16", ("bfloat16", 4))])
+                                           ("avx512f avx512_bf16 amx_bf16", ("bfloat16", 4)),
+                                           # Zen 4: native, but 4 passes fall to 10x BM3D
+                                           ("avx512f avx512_bf16", ("bfloat16", 1))])
 def test_auto_follows_the_cpu_flags(fake_cpu, extra, chosen):
     fake_cpu(extra)
     settings = resolve_denoise_settings("auto", "auto")
@@ -43,6 +46,8 @@ def test_what_is_asked_for_is_kept(fake_cpu):
     # an explicit precision still gets the ensemble that suits it
     assert resolve_denoise_settings("float32", "auto").ensemble == 1
     assert resolve_denoise_settings("bfloat16", "auto").ensemble == 4
+    fake_cpu("")  # bfloat16 asked for where it is emulated: no ensemble on top
+    assert resolve_denoise_settings("bfloat16", "auto").ensemble == 1
 
 
 @pytest.mark.slow

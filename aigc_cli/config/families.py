@@ -168,6 +168,9 @@ class ClassifierConfig:
                                 max=65536)
     num_classes: int = option(10, "number of labels", min=2, max=100000)
     dropout: float = option(0.3, "dropout before the output layer", min=0.0, max=0.99)
+    normalization: Literal["batch", "group", "layer", "none"] = option(
+        "batch", "after each conv: batch normalisation, or group / layer normalisation "
+        "(per example: what differentially private training needs), or none")
 
     def check(self, dataset: DatasetConfig) -> None:
         """The classifier pools by 2 per stage; the image must survive that."""

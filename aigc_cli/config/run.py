@@ -103,6 +103,11 @@ def build_config(data: Any) -> RunConfig:
                           "on clean images", key="dataset.noise")
     if dataset.noise is not None:
         _check_noise_ranges(dataset.noise)
+    privacy = training.privacy
+    if privacy is not None and privacy.noise_multiplier is None and privacy.target_epsilon is None:
+        raise ConfigError("training.privacy needs noise_multiplier (the noise, in units of "
+                          "clip_norm) or target_epsilon (the budget the run spends)",
+                          key="training.privacy")
     if dataset.type == "folder" and not dataset.path:
         raise ConfigError("dataset.path is required for dataset.type 'folder'",
                           key="dataset.path")

@@ -93,6 +93,28 @@ class OptimizerConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig:
+    """DP-SGD (docs/privacy.md): per-example clipping, Gaussian noise, Poisson sampling."""
+
+    clip_norm: float = option(1.0, "each example's gradient is clipped to this L2 norm "
+                              "(over all of a private network's weights)",
+                              min=0.0, min_exclusive=True)
+    noise_multiplier: Optional[float] = option(
+        None, "Gaussian noise std-dev added to the summed clipped gradients, in units of "
+        "clip_norm; null: calibrated from target_epsilon", min=0.0, min_exclusive=True)
+    target_epsilon: Optional[float] = option(
+        None, "the epsilon the configured run (training.steps or epochs) spends: the noise "
+        "multiplier is calibrated to it, and training stops when it is spent",
+        min=0.0, min_exclusive=True)
+    delta: Optional[float] = option(
+        None, "delta of the (epsilon, delta) guarantee; null: 1e-5, or 1/(10·N) for N "
+        "training images where that is smaller (it must stay below 1/N)",
+        min=0.0, max=1.0, min_exclusive=True)
+    accountant: Literal["pld", "rdp"] = option(
+        "pld", "dp-accounting's privacy loss distributions (tight) or Rényi DP (looser)")
+
+
+@dataclass(frozen=True)
 class TrainingConfig:
     batch_size: int = option(256, "global batch size (split across replicas)", min=1, max=65536)
     steps: int = option(10000, "total training steps; a larger value extends a resumed run",
@@ -140,6 +162,9 @@ class TrainingConfig:
         "float32 elsewhere (manifest.json records the choice)")
     jit_compile: bool = option(False, "XLA-compile the training step (GPUs, TPUs; measured "
                                "slower on CPU)")
+    privacy: Optional[PrivacyConfig] = option(
+        None, "differentially private training (DP-SGD) of every network that reads "
+        "training images; the run records the epsilon it spent (docs/privacy.md)")
     distribute: Literal["default", "mirrored", "multi_worker", "tpu"] = option(
         "default", "tf.distribute strategy: default (one device), mirrored (all local GPUs), "
         "multi_worker (machines listed in TF_CONFIG), tpu (AIGC_TPU)")

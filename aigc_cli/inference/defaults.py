@@ -2,20 +2,22 @@
 and ``aigc eval``) pick on this machine, and why.
 
 The rule: the best quality that stays at 20x or more BM3D's per-image speed, as
-measured side by side (docs/denoising.md, "Defaults per machine"). Where bfloat16
-is native the built-ins ran 39-42x BM3D's speed with a 4-way self-ensemble
-(+0.09 dB over one pass), so 4; an 8-way one would sit at the 20x line. In float32
-on an AVX2-only CPU one pass already runs at 12-16x, so 1.
+measured side by side (docs/denoising.md, "Defaults per machine"). With AMX-BF16
+the built-ins ran 39-42x BM3D's speed with a 4-way self-ensemble (+0.09 dB over one
+pass), so 4; an 8-way one would sit at the 20x line. AVX512-BF16 (AMD Zen 4) is
+slower: one bfloat16 pass of the gray built-in ran at 45x BM3D, two at 18-23x and
+four at 10x, so 1. In float32 on an AVX2-only CPU one pass already runs at 12-16x,
+so 1.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aigc_cli.models.precision import native_bfloat16
+from aigc_cli.models.precision import bfloat16_unit
 
-#: ``--ensemble auto`` per resolved precision.
-AUTO_ENSEMBLE = {"bfloat16": 4, "float32": 1}
+#: ``--ensemble auto`` in bfloat16, per native bfloat16 unit (None: emulated).
+AUTO_BFLOAT16_ENSEMBLE = {"gpu": 4, "amx_bf16": 4, "avx512_bf16": 1, None: 1}
 
 
 @dataclass(frozen=True)
@@ -31,13 +33,13 @@ class DenoiseSettings:
 
 def resolve_denoise_settings(precision: str, ensemble: int | str) -> DenoiseSettings:
     """``--precision`` and ``--ensemble`` with ``auto`` decided for this machine."""
-    native, why = native_bfloat16()
+    unit, why = bfloat16_unit()
     if precision == "auto":
-        precision = "bfloat16" if native else "float32"
+        precision = "bfloat16" if unit is not None else "float32"
         reason = f"auto precision, as {why}"
     else:
         reason = f"precision {precision} as asked ({why})"
     if ensemble == "auto":
-        ensemble = AUTO_ENSEMBLE[precision]
+        ensemble = AUTO_BFLOAT16_ENSEMBLE[unit] if precision == "bfloat16" else 1
         reason += f"; auto self-ensemble {ensemble} for {precision}"
     return DenoiseSettings(precision, int(ensemble), reason)

@@ -13,6 +13,8 @@ from typing import Mapping, Protocol
 import keras
 import tensorflow as tf
 
+from aigc_cli.models.optimizers import minimize
+
 
 class GenerativeModel(keras.Model):
     """Base class of the model families."""
@@ -34,6 +36,13 @@ class GenerativeModel(keras.Model):
     #: the SavedModel's ``serving_default``.
     serving: tuple[str, ...] = ()
 
+    #: DP-SGD's update when ``training.privacy`` is set (the loop sets it), else None.
+    privacy = None
+    #: The networks that read training images (a private run clips and noises their
+    #: gradients; the others see data only through them). The family's config key that
+    #: removes a layer mixing examples of a batch is named for each.
+    private_networks: dict[str, str] = {}
+
     def train_step(self, batch) -> dict[str, tf.Tensor]:
         """One update of every network on a per-replica batch: images [N, H, W, C] in
         [-1, 1], or (images, labels) when ``uses_labels``.
@@ -42,6 +51,36 @@ class GenerativeModel(keras.Model):
         SUM across replicas is the global mean.
         """
         raise NotImplementedError
+
+    def private_train_step(self, batch_and_mask) -> dict[str, tf.Tensor]:
+        """``train_step`` on a fixed-shape Poisson-sampled batch whose ``mask`` [N] says
+        which examples were selected (DP-SGD)."""
+        batch, self.privacy.mask = batch_and_mask
+        return self.train_step(batch)
+
+    def minimize(self, optimizer: keras.optimizers.Optimizer, losses_fn, inputs: tuple,
+                 variables) -> tuple[tf.Tensor, tf.Tensor, dict]:
+        """Update ``variables`` from ``losses_fn(*inputs)`` = (per-example losses [N],
+        a dict of per-example outputs): by the gradient of their replica mean, or, in a
+        private run, by DP-SGD's clipped and noised gradient (one example at a time,
+        vectorised). Returns (the mean loss to log, per-example losses, outputs)."""
+        if self.privacy is None:
+            with tf.GradientTape() as tape:
+                losses, outputs = losses_fn(*inputs)
+                loss = replica_mean(losses)
+            minimize(optimizer, tape, loss, variables)
+            return loss, losses, outputs
+        from aigc_cli.privacy.dp_sgd import apply_private
+
+        losses, outputs = apply_private(self.privacy, optimizer, losses_fn, inputs, variables)
+        return self.batch_mean(losses), losses, outputs
+
+    def batch_mean(self, values: tf.Tensor) -> tf.Tensor:
+        """Mean of per-example values over this replica's batch (the examples a Poisson
+        sample selected, in a private run), scaled so replicas sum to the global mean."""
+        if self.privacy is None:
+            return replica_mean(values)
+        return self.privacy.masked_mean(values)
 
     def preview(self, images: tf.Tensor, seed: int) -> dict[str, tf.Tensor]:
         """Named image batches [N, H, W, C] in [-1, 1] for the grids in samples/.

@@ -12,9 +12,9 @@ import tensorflow as tf
 from keras import layers
 
 from aigc_cli.config import ClassifierConfig, OptimizerConfig
-from aigc_cli.models.base import GenerativeModel, replica_mean
+from aigc_cli.models.base import GenerativeModel
 from aigc_cli.models.layers import conv_block
-from aigc_cli.models.optimizers import build_optimizer, minimize
+from aigc_cli.models.optimizers import build_optimizer
 
 
 def build_classifier_network(config: ClassifierConfig,
@@ -23,8 +23,8 @@ def build_classifier_network(config: ClassifierConfig,
     images = keras.Input(image_shape, name="images")
     x = images
     for width in config.widths:
-        x = conv_block(x, width, 3, batch_norm=True, act="relu")
-        x = conv_block(x, width, 3, batch_norm=True, act="relu")
+        x = conv_block(x, width, 3, norm=config.normalization, act="relu")
+        x = conv_block(x, width, 3, norm=config.normalization, act="relu")
         x = layers.MaxPooling2D(2)(x)
     x = layers.GlobalAveragePooling2D()(x)
     features = layers.Dense(config.feature_units, activation="relu", name="features")(x)
@@ -38,6 +38,7 @@ class Classifier(GenerativeModel):
 
     uses_labels = True
     metric_names = ("accuracy",)
+    private_networks = {"classifier": "model.normalization"}
     selection_metric = ("accuracy", "accuracy", "max")
 
     def __init__(self, network: keras.Model, optimizer: keras.optimizers.Optimizer):
@@ -46,16 +47,16 @@ class Classifier(GenerativeModel):
         self.classifier_optimizer = optimizer
 
     def train_step(self, batch):
-        images, labels = batch
-        with tf.GradientTape() as tape:
+
+        def losses(images, labels):
             _, logits = self.classifier(images, training=True)
-            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-            loss = replica_mean(losses)
-        variables = self.classifier.trainable_variables
-        minimize(self.classifier_optimizer, tape, loss, variables)
-        correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels),
-                          tf.float32)
-        return {"loss": loss, "accuracy": replica_mean(correct)}
+            correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
+            return (tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits),
+                    {"correct": tf.cast(correct, tf.float32)})
+
+        loss, _, outputs = self.minimize(self.classifier_optimizer, losses, batch,
+                                         self.classifier.trainable_variables)
+        return {"loss": loss, "accuracy": self.batch_mean(outputs["correct"])}
 
     def features(self, images: tf.Tensor) -> tf.Tensor:
         """Penultimate-layer features [N, feature_units] of images in [-1, 1]."""

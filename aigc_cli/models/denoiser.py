@@ -15,10 +15,10 @@ import tensorflow as tf
 from keras import layers
 
 from aigc_cli.config import DenoiserConfig, OptimizerConfig
-from aigc_cli.models.base import GenerativeModel, replica_mean
+from aigc_cli.models.base import GenerativeModel
 from aigc_cli.models.grow import grow_conv_stack
 from aigc_cli.models.layers import PixelShuffle, conv_block
-from aigc_cli.models.optimizers import build_optimizer, minimize
+from aigc_cli.models.optimizers import build_optimizer
 
 PREVIEW_SIGMA = 25.0 / 255.0
 
@@ -75,6 +75,7 @@ class Denoiser(GenerativeModel):
     serving = ("denoise",)
     evaluates_on_split = False
     grows_from_smaller = True
+    private_networks = {"denoiser": "model.batch_norm"}
 
     def __init__(self, network: keras.Model, optimizer: keras.optimizers.Optimizer,
                  config: DenoiserConfig):
@@ -90,15 +91,15 @@ class Denoiser(GenerativeModel):
         return self.denoiser([noisy, noise_level_map(noisy, sigma)], training=training)
 
     def train_step(self, batch):
-        noisy, clean, sigma = batch
-        with tf.GradientTape() as tape:
+
+        def losses(noisy, clean, sigma):
             denoised = self.denoise(noisy, sigma, training=True)
-            squared_error = tf.reduce_mean(tf.square(denoised - clean), axis=[1, 2, 3])  # [N]
-            loss = replica_mean(squared_error)
-        variables = self.denoiser.trainable_variables
-        minimize(self.denoiser_optimizer, tape, loss, variables)
+            return tf.reduce_mean(tf.square(denoised - clean), axis=[1, 2, 3]), {}  # [N]
+
+        loss, squared_error, _ = self.minimize(self.denoiser_optimizer, losses, batch,
+                                               self.denoiser.trainable_variables)
         psnr = -10.0 * tf.math.log(tf.maximum(squared_error, 1e-10)) / tf.math.log(10.0)
-        return {"loss": loss, "psnr": replica_mean(psnr)}
+        return {"loss": loss, "psnr": self.batch_mean(psnr)}
 
     def preview(self, images, seed):
         clean = (images[:12] + 1.0) * 0.5  # 12 triplets: a 6-column grid, 2 per row

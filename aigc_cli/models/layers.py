@@ -20,18 +20,38 @@ def spectral(layer, enabled: bool):
     return layers.SpectralNormalization(layer) if enabled else layer
 
 
+#: Normalisations ``conv_block`` offers. Batch normalisation mixes the examples of a
+#: batch; group (Wu & He 2018, 8 groups or fewer) and layer normalisation work per
+#: example, as differentially private training needs.
+NORMALIZATIONS = ("batch", "group", "layer", "none")
+
+
+def normalization(x, kind: str):
+    """``x`` normalised by ``kind`` (one of ``NORMALIZATIONS``)."""
+    if kind == "batch":
+        return layers.BatchNormalization()(x)
+    if kind == "group":
+        channels = x.shape[-1]
+        groups = next(g for g in (8, 4, 2, 1) if channels % g == 0)
+        return layers.GroupNormalization(groups)(x)
+    if kind == "layer":
+        return layers.LayerNormalization()(x)
+    return x
+
+
 def conv_block(x, filters: int, kernel_size: int, strides: int = 1, *, transpose: bool = False,
                batch_norm: bool = False, act: str = "leaky_relu", slope: float = 0.2,
-               dropout: float = 0.0, spectral_norm: bool = False):
-    """Conv (or transposed conv) → optional BatchNorm → activation → optional dropout.
+               dropout: float = 0.0, spectral_norm: bool = False, norm: str | None = None):
+    """Conv (or transposed conv) → optional normalisation (``norm``, or batch norm with
+    ``batch_norm``) → activation → optional dropout.
 
-    The conv has no bias when BatchNorm follows (its shift would cancel it).
+    The conv has no bias when a normalisation follows (its shift would cancel it).
     """
+    norm = norm or ("batch" if batch_norm else "none")
     conv = layers.Conv2DTranspose if transpose else layers.Conv2D
     x = spectral(conv(filters, kernel_size, strides=strides, padding="same",
-                      use_bias=not batch_norm), spectral_norm)(x)
-    if batch_norm:
-        x = layers.BatchNormalization()(x)
+                      use_bias=norm == "none"), spectral_norm)(x)
+    x = normalization(x, norm)
     x = activation(x, act, slope)
     if dropout > 0:
         x = layers.Dropout(dropout)(x)

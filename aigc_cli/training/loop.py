@@ -25,6 +25,10 @@ from aigc_cli.models import MODEL_FAMILIES
 from aigc_cli.models.base import GenerativeModel
 from aigc_cli.models.optimizers import scale_learning_rate
 from aigc_cli.models.precision import training_policy
+from aigc_cli.privacy.plan import PrivacyPlan, plan_privacy
+from aigc_cli.privacy.sampling import private_dataset
+from aigc_cli.privacy.training import fit_to_replicas, make_private
+from aigc_cli.privacy.training import preview_images as private_preview_images
 from aigc_cli.training.checkpoint import Checkpointer, latest_step
 from aigc_cli.training.evaluation import TrainingEvaluator
 from aigc_cli.training.reporting import Reporter
@@ -56,6 +60,8 @@ class Session:
     preview_images: tf.Tensor
     step: int
     evaluator: TrainingEvaluator | None = None
+    privacy: PrivacyPlan | None = None
+    run: RunDir | None = None
     chief: bool = True  # False on non-chief workers: they write nothing to the run dir
 
 
@@ -104,9 +110,13 @@ def build_session(config: RunConfig, run: RunDir, start_step: int,
         tf.config.experimental.enable_op_determinism()
     policy = training_policy(training.precision)
     keras.mixed_precision.set_global_policy(policy)
+    privacy = (fit_to_replicas(plan_privacy(config, len(images.images)), strategy)
+               if training.privacy else None)
     with strategy.scope():
         model = MODEL_FAMILIES.get(config.model.type)(
             config.model, config.optimizer, config.dataset.image_shape, training.seed)
+        if privacy:
+            make_private(model, privacy)
         model.build_optimizers()
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         checkpoint_items = {**model.checkpoint_items(), "step": step}
@@ -116,6 +126,7 @@ def build_session(config: RunConfig, run: RunDir, start_step: int,
         folder = run.checkpoints if chief else Path(tempfile.mkdtemp(prefix="aigc-worker-"))
         checkpointer = Checkpointer(folder, checkpoint_items, training.keep_checkpoints)
         run.refuse_model_change(config)
+        run.refuse_privacy_change(privacy.settings() if privacy else None)
         restored = checkpointer.restore_latest(run.checkpoints)
         if not restored and training.init_from:
             initialized_from = initialize_from(model, training.init_from)
@@ -128,12 +139,18 @@ def build_session(config: RunConfig, run: RunDir, start_step: int,
                             "dataset_sha256": images.fingerprint(),
                             "strategy": type(strategy).__name__, "precision": policy,
                             "replicas": strategy.num_replicas_in_sync,
+                            **({"privacy": privacy.manifest()} if privacy else {}),
                             **({"initialized_from": initialized_from} if initialized_from
                                else {})})
     # The stream continues at the restored step: a resumed run sees the batches an
     # uninterrupted one would have.
     device_batches, iterator = None, None
-    if DeviceBatches.eligible(images, config.dataset):
+    if privacy:
+        dataset = private_dataset(images, config.dataset, privacy.batch_capacity,
+                                  privacy.sampling_rate, model.privacy.key, model.uses_labels,
+                                  start_batch=int(step.numpy()))
+        iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    elif DeviceBatches.eligible(images, config.dataset):
         with strategy.scope():
             device_batches = DeviceBatches(images, config.dataset, training.batch_size,
                                            training.seed, model.uses_labels)
@@ -142,8 +159,10 @@ def build_session(config: RunConfig, run: RunDir, start_step: int,
                                    with_labels=model.uses_labels,
                                    start_batch=int(step.numpy()))
         iterator = iter(strategy.experimental_distribute_dataset(dataset))
-    preview = preview_batch(images, config.dataset, training.preview_images)
+    preview = (private_preview_images(config, training.preview_images) if privacy else
+               preview_batch(images, config.dataset, training.preview_images))
     return Session(model=model, checkpointer=checkpointer, evaluator=evaluator, chief=chief,
+                   privacy=privacy, run=run,
                    train_function=compile_train_function(strategy, model, step,
                                                          training.steps_per_call,
                                                          training.jit_compile,
@@ -175,8 +194,8 @@ def compile_train_function(strategy: tf.distribute.Strategy, model: GenerativeMo
     (``iterator`` is then None).
     """
     # XLA compiles the step itself; the iterator and the replica loop stay outside it.
-    train_step = tf.function(model.train_step, jit_compile=True) if jit_compile \
-        else model.train_step
+    step_function = model.private_train_step if model.privacy else model.train_step
+    train_step = tf.function(step_function, jit_compile=True) if jit_compile else step_function
 
     def one_step(iterator):
         if device_batches is not None:
@@ -223,8 +242,11 @@ def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: Sto
     unchecked: list[dict] = []  # losses since the last finiteness check
     rollbacks = 0
     full_call = tf.constant(training.steps_per_call, tf.int32)  # made once, not per step
-    while session.step < training.steps:
-        count = min(training.steps_per_call, training.steps - session.step)
+    last_step = training.steps
+    if session.privacy and session.privacy.allowed_steps < last_step:
+        last_step, reason = session.privacy.allowed_steps, "privacy_budget"
+    while session.step < last_step:
+        count = min(training.steps_per_call, last_step - session.step)
         calls = full_call if count == training.steps_per_call else tf.constant(count, tf.int32)
         losses = session.train_function(session.iterator, calls)
         before, session.step = session.step, session.step + count
@@ -240,7 +262,7 @@ def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: Sto
                 continue
         reporter.record(session.step, losses, count)
         if _crossed(before, session.step, training.log_every):
-            reporter.log(session.step, session.model)
+            reporter.log(session.step, session.model, privacy_record(session))
         grid_due = _crossed(before, session.step, training.sample_every)
         eval_due = session.evaluator and _crossed(before, session.step, training.eval_every)
         if save_due or grid_due or eval_due:
@@ -268,11 +290,20 @@ def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: Sto
             session.model.prepare_inference()
             session.checkpointer.save(session.step)
     if reporter.logged_step != session.step:
-        reporter.log(session.step, session.model)
+        reporter.log(session.step, session.model, privacy_record(session))
+    if session.privacy and session.chief:
+        session.run.record_privacy(session.privacy.spend(session.step).as_dict())
     if grid_step != session.step:
         session.model.prepare_inference()
         reporter.grids(session.step, session.model, session.preview_images, training.seed)
     return reason
+
+
+def privacy_record(session: Session) -> dict:
+    """A private run's epsilon so far, for the log ({} for other runs)."""
+    if not session.privacy:
+        return {}
+    return {"privacy/epsilon": session.privacy.spend(session.step).epsilon}
 
 
 def _divergence(losses: list[dict], model: GenerativeModel) -> str | None:

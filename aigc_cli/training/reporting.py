@@ -46,8 +46,9 @@ class Reporter:
                                   **{k: f"{float(v):.3f}" for k, v in losses.items()}},
                                  refresh=False)
 
-    def log(self, step: int, model: GenerativeModel) -> dict:
-        """Write the interval's mean losses, throughput and learning rates."""
+    def log(self, step: int, model: GenerativeModel, extra: dict | None = None) -> dict:
+        """Write the interval's mean losses, throughput, learning rates and ``extra``
+        values (a private run's epsilon)."""
         now = time.monotonic()
         first_step, first_time = self._interval_start
         record = {"step": step, "time": round(time.time(), 3),
@@ -59,6 +60,7 @@ class Reporter:
             record.update({name: float(np.mean([float(s[name]) for s in self._interval_losses]))
                            for name in names})
         record.update(model.learning_rates())
+        record.update(extra or {})
         if self.writes:
             self.run.log_metrics(record)
         with self.writer.as_default(step=step):

@@ -86,3 +86,28 @@ class RunDir:
                     f"{trained.get(key)!r}: a run's model cannot change on resume; train into "
                     f"a new --run-dir (training.init_from: {self.root} starts from its weights)",
                     key=f"model.{key}")
+
+    def refuse_privacy_change(self, settings: dict | None) -> None:
+        """A resume must continue the accounting it started: the same privacy settings
+        (or none on both sides), else a config error saying which changed."""
+        if not (self.checkpoints / "checkpoint").is_file():
+            return
+        trained = self.read_manifest().get("privacy")
+        trained = {key: trained[key] for key in settings or {}} if trained and settings \
+            else trained
+        if trained == settings:
+            return
+        if trained is None or settings is None:
+            was, now = ("private", "not") if settings is None else ("not private", "private")
+            raise ConfigError(f"{self.root} was trained {was}; a resume cannot make it {now} "
+                              "(train into a new --run-dir)", key="training.privacy")
+        changed = next(key for key in settings if settings[key] != trained[key])
+        raise ConfigError(f"training.privacy: {changed} is {settings[changed]!r}, but {self.root} "
+                          f"was trained with {trained[changed]!r}; a resume continues the same "
+                          "accounting (train into a new --run-dir)", key="training.privacy")
+
+    def record_privacy(self, spend: dict) -> None:
+        """What the run has spent so far, into manifest.json's ``privacy``."""
+        manifest = self.read_manifest()
+        manifest["privacy"] = {**manifest.get("privacy", {}), **spend}
+        atomic_write_text(self.manifest, json.dumps(manifest, indent=2) + "\n")
