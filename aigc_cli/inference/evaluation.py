@@ -57,9 +57,11 @@ def _load(source: str, precision: str):
     trained = load_trained_model(source, precision, also=BUILTIN_NAMES)
     manifest = trained.run.read_manifest()
     provenance = {key: manifest[key] for key in PROVENANCE if key in manifest}
+    # A private run's guarantee travels with every number measured on it.
+    privacy = {"privacy": manifest["privacy"]} if "privacy" in manifest else {}
     return trained.model, {"run_dir": str(trained.run.root), "checkpoint": trained.checkpoint,
                            "step": trained.step, "model": trained.config.model.type,
-                           "precision": precision,
+                           "precision": precision, **privacy,
                            "trained_with": provenance,
                            "evaluated_with": {"aigc": __version__,
                                               "tensorflow": tf.__version__,

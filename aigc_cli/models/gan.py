@@ -164,6 +164,8 @@ class GAN(GenerativeModel):
     metric_names = ("fid",)
     selection_metric = ("fid", "fid", "min")
     serving = ("generate",)
+    # The generator sees data only through the discriminator (post-processing).
+    private_networks = {"discriminator": "model.minibatch_std"}
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model,
                  g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,
@@ -199,6 +201,8 @@ class GAN(GenerativeModel):
         images, labels = batch if self.uses_labels else (batch, None)
         batch_size = tf.shape(images)[0]
         latents = self.noise.normal((batch_size, self.latent_dim))
+        if self.privacy is not None:
+            return self._private_step(images, labels, latents)
 
         def critic(x):
             return self.discriminator(x if labels is None else [x, labels], training=True)
@@ -223,6 +227,40 @@ class GAN(GenerativeModel):
             "d_fake": replica_mean(tf.sigmoid(fake_logits)),
             **{name: replica_mean(value) for name, value in penalties.items()},
         }
+
+    def _private_step(self, images, labels, latents):
+        """DP-SGD on the discriminator: each row's loss pairs a real image with a fake
+        (rows the Poisson sample left empty count for neither); the generator's update
+        reads the discriminator only, as in DP-GAN (Xie et al. 2018)."""
+        def critic(x, row_labels):
+            return self.discriminator(x if row_labels is None else [x, row_labels],
+                                      training=True)
+
+        with tf.GradientTape() as g_tape:
+            fakes = self._run_generator(self.generator, latents, labels, training=True)
+            fake_logits = critic(self._augment(fakes), labels)
+            # Every loss's generator term reads the fake logits only.
+            g_loss = replica_mean(self.gan_losses(fake_logits, fake_logits)[1])
+            if self.mode_seeking:
+                g_loss += self.mode_seeking * replica_mean(
+                    mode_seeking_terms(fakes, latents, labels))
+        self._apply(g_tape, g_loss, self.generator, self.g_optimizer)
+
+        def d_losses(real, fake, *row_labels):
+            row_labels = row_labels[0] if row_labels else None
+            real_logits = critic(self._augment(real), row_labels)
+            fake_logits = critic(self._augment(fake), row_labels)
+            losses = self.gan_losses(real_logits, fake_logits)[0][:, 0]
+            penalties = self._penalties(lambda x: critic(x, row_labels), real, fake)
+            losses += sum(penalties.values(), tf.zeros_like(losses))
+            return losses, {"d_real": tf.sigmoid(real_logits), "d_fake": tf.sigmoid(fake_logits),
+                            **penalties}
+
+        inputs = (images, tf.stop_gradient(fakes)) + ((labels,) if labels is not None else ())
+        d_loss, _, outputs = self.minimize(self.d_optimizer, d_losses, inputs,
+                                           self.discriminator.trainable_variables)
+        return {"d_loss": d_loss, "g_loss": g_loss,
+                **{name: self.batch_mean(value) for name, value in outputs.items()}}
 
     def _augment(self, images):
         if not self.augmentations:

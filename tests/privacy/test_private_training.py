@@ -37,6 +37,10 @@ def test_a_private_run_records_what_it_spent(idx_folder, tmp_path):
     spent = [record["privacy/epsilon"] for record in records if "privacy/epsilon" in record]
     assert len(spent) == 3 and spent == sorted(spent) and spent[-1] == manifest["epsilon"]
     assert all(np.isfinite(record["loss"]) for record in records if "loss" in record)
+    from aigc_cli.inference.evaluation import evaluate
+
+    report = evaluate(result.run_dir, limit=16)
+    assert report["privacy"]["epsilon"] == manifest["epsilon"] and "accuracy" in report
 
 
 def test_the_run_stops_with_a_checkpoint_when_the_budget_is_spent(idx_folder, tmp_path):
@@ -121,3 +125,29 @@ def test_poisson_samples_have_the_expected_size_and_a_mask():
         sizes.append(taken)
     assert np.mean(sizes) == pytest.approx(50, abs=1.5)
     assert np.var(sizes) == pytest.approx(1000 * 0.05 * 0.95, rel=0.3)  # binomial
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_a_private_gan_clips_and_noises_its_discriminator(idx_folder, tmp_path, conditional):
+    from aigc_cli.training.loop import train
+
+    from conftest import TINY_MODEL
+
+    model = {**TINY_MODEL, **({"num_classes": 10} if conditional else {})}
+    result = train(build_config(_config(idx_folder, tmp_path / "run", model=model, steps=2)),
+                   quiet=True)
+    records = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").open()]
+    assert result.step == 2 and all(np.isfinite(r["d_loss"]) for r in records if "d_loss" in r)
+    assert 0.0 < records[-1]["d_real"] < 1.0 and "privacy/epsilon" in records[-1]
+
+
+def test_minibatch_std_in_a_private_discriminator_is_refused(idx_folder, tmp_path):
+    from aigc_cli.errors import ConfigError
+    from aigc_cli.training.loop import train
+
+    from conftest import TINY_MODEL
+
+    config = build_config(_config(idx_folder, tmp_path / "run",
+                                  model={**TINY_MODEL, "minibatch_std": True}))
+    with pytest.raises(ConfigError, match="model.minibatch_std"):
+        train(config, quiet=True)
