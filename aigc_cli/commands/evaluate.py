@@ -28,6 +28,9 @@ from aigc_cli.commands.options import (ensemble_option, precision_option, quiet_
               help="A classifier run dir whose features FID uses, or 'inception' (InceptionV3, "
                    "ImageNet weights; looked for in ~/.keras/models and $AIGC_INCEPTION_WEIGHTS). "
                    "Default: the classifier shipped for the dataset.")
+@click.option("--closest-pairs", type=click.Path(dir_okay=False),
+              help="Generators: write a PNG grid of the 32 samples nearest to a training "
+                   "image, each beside it (the memorization audit's evidence).")
 @click.option("--clean", "clean_folder", type=click.Path(exists=True, file_okay=False),
               help="Denoiser: folder of clean images to add noise to and restore.")
 @click.option("--sigma", type=click.FloatRange(min=0, max=255), default=25.0, show_default=True,
@@ -54,7 +57,7 @@ from aigc_cli.commands.options import (ensemble_option, precision_option, quiet_
 @quiet_option
 def evaluate(source: str, as_json: bool, split: str, limit: int | None,
              metric_names: str | None, importance_samples: int, fid_samples: int | None,
-             feature_extractor: str | None, clean_folder: str | None, sigma: float,
+             feature_extractor: str | None, closest_pairs: str | None, clean_folder: str | None, sigma: float,
              eight_bit: bool, poisson_gain: float, jpeg_quality: int | None, blind: bool,
              compare: str | None, seed: int, ensemble: int, precision: str,
              quiet: bool) -> None:
@@ -89,7 +92,8 @@ def evaluate(source: str, as_json: bool, split: str, limit: int | None,
     chosen = tuple(n.strip() for n in metric_names.split(",")) if metric_names else None
     result = run_evaluation(source, split=split, limit=limit, metric_names=chosen, options={
         "importance_samples": importance_samples, "seed": seed, "fid_samples": fid_samples,
-        "feature_extractor": feature_extractor, "cache_dir": cache_dir(), "clean": clean_folder,
+        "feature_extractor": feature_extractor, "closest_pairs": closest_pairs,
+        "cache_dir": cache_dir(), "clean": clean_folder,
         "sigma": sigma, "eight_bit": eight_bit, "poisson_gain": poisson_gain,
         "jpeg_quality": jpeg_quality, "compare": compare, "blind": blind,
         "ensemble": settings.ensemble, "precision": settings.precision, "quiet": quiet})

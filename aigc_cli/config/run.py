@@ -108,6 +108,11 @@ def build_config(data: Any) -> RunConfig:
         raise ConfigError("training.privacy needs noise_multiplier (the noise, in units of "
                           "clip_norm) or target_epsilon (the budget the run spends)",
                           key="training.privacy")
+    if privacy is not None and training.distribute in ("multi_worker", "tpu"):
+        # Each worker would draw its own secret sampling key: the union of their samples
+        # is not the Poisson sample the accounting assumes.
+        raise ConfigError(f"training.privacy runs on one machine (training.distribute: default "
+                          f"or mirrored), not {training.distribute}", key="training.distribute")
     if dataset.type == "folder" and not dataset.path:
         raise ConfigError("dataset.path is required for dataset.type 'folder'",
                           key="dataset.path")

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from aigc_cli.data.sources import ImageSet
+from aigc_cli.data.sources import ImageSet, load_images
 from aigc_cli.io.files import atomic_path
-from aigc_cli.io.images import to_uint8
+from aigc_cli.io.images import save_png, to_uint8
 from aigc_cli.io.progress import progress
 from aigc_cli.metrics.features import FeatureExtractor, load_feature_extractor
 from aigc_cli.metrics.manifold import inception_score, precision_recall
+from aigc_cli.metrics.memorization import closest_pairs_grid, memorization, nearest_two
 
 
 def statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,33 +79,58 @@ def reference_statistics(extractor: FeatureExtractor, images: np.ndarray,
 
 
 def generated_features(model, extractor: FeatureExtractor, count: int, seed: int,
-                       batch_size: int = 500, quiet: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Features and class logits of ``count`` prior samples of ``model`` (latents from ``seed``)."""
+                       batch_size: int = 500, quiet: bool = True,
+                       keep_images: bool = False) -> tuple[np.ndarray, ...]:
+    """Features and class logits of ``count`` prior samples of ``model`` (latents from
+    ``seed``), and with ``keep_images`` the uint8 samples too."""
     generate = tf.function(model.generate, reduce_retracing=True)
     rng = np.random.default_rng(seed)
-    features, logits = [], []
+    features, logits, kept = [], [], []
     for start in progress(range(0, count, batch_size), "fid samples", quiet, unit="batch"):
         latents = rng.standard_normal((min(batch_size, count - start), model.latent_dim))
         images = to_uint8(generate(tf.constant(latents, tf.float32)).numpy())
         batch_features, batch_logits = extractor.features_and_logits(images)
         features.append(batch_features)
         logits.append(batch_logits)
-    return np.concatenate(features), np.concatenate(logits)
+        kept.extend([images] if keep_images else [])
+    found = (np.concatenate(features), np.concatenate(logits))
+    return found + (np.concatenate(kept),) if keep_images else found
 
 
 def sample_quality(model, extractor: FeatureExtractor, real_images: np.ndarray, count: int,
                    seed: int, cache_dir: Path | None = None, nearest: int = 3,
-                   quiet: bool = True) -> dict:
-    """FID, KID, precision/recall and Inception Score of ``count`` samples vs ``real_images``."""
+                   quiet: bool = True, train_images: np.ndarray | None = None,
+                   pairs_path: Path | None = None) -> dict:
+    """FID, KID, precision/recall and Inception Score of ``count`` samples vs ``real_images``;
+    with ``train_images``, the memorization audits too (``real_images`` held out), and
+    with ``pairs_path`` a PNG grid of the closest (sample, training image) pairs."""
     real_stats = reference_statistics(extractor, real_images, cache_dir)
-    fake_features, fake_logits = generated_features(model, extractor, count, seed, quiet=quiet)
+    fake_features, fake_logits, *samples = generated_features(
+        model, extractor, count, seed, quiet=quiet, keep_images=pairs_path is not None)
     real_features = extractor(real_images)
     kid, kid_std = kernel_inception_distance(real_features, fake_features)
     precision, recall = precision_recall(real_features, fake_features, nearest)
     score, score_std = inception_score(fake_logits)
+    audit = {}
+    if train_images is not None:
+        train_features = extractor(train_images)
+        nearest = nearest_two(fake_features, train_features)
+        audit = memorization(train_features, real_features, fake_features, nearest)
+        if pairs_path is not None:
+            save_png(closest_pairs_grid(samples[0], train_images, nearest), pairs_path)
     return {"fid": frechet_distance(*real_stats, *statistics(fake_features)),
             "kid": kid, "kid_std": kid_std, "precision": precision, "recall": recall,
-            "inception_score": score, "inception_score_std": score_std}
+            "inception_score": score, "inception_score_std": score_std, **audit}
+
+
+def training_images(dataset, options: dict) -> np.ndarray | None:
+    """The training split for ``aigc eval``'s memorization audit, where the evaluation
+    is on another (held-out) split and the dataset has one (a folder has not), unless
+    turned off."""
+    if not options.get("memorization", True) or dataset.type == "folder" \
+            or dataset.split == "train":
+        return None
+    return load_images(dataset, "train").images
 
 
 def evaluate_fid(model, data: ImageSet, options: dict) -> dict:
@@ -112,6 +138,8 @@ def evaluate_fid(model, data: ImageSet, options: dict) -> dict:
     extractor = load_feature_extractor(options["dataset"], options.get("feature_extractor"))
     count = int(options.get("fid_samples") or len(data.images))
     result = sample_quality(model, extractor, data.images, count, int(options.get("seed", 0)),
-                            options.get("cache_dir"), quiet=options.get("quiet", True))
+                            options.get("cache_dir"), quiet=options.get("quiet", True),
+                            train_images=training_images(options["dataset"], options),
+                            pairs_path=options.get("closest_pairs"))
     return {**result, "fid_feature_extractor": extractor.name, "fid_samples": count,
             "fid_reference_images": int(len(data.images)), "precision_recall_k": 3}

@@ -15,13 +15,13 @@ import tensorflow as tf
 from keras import layers
 
 from aigc_cli.config import OptimizerConfig, VAEConfig
-from aigc_cli.models.base import GenerativeModel, replica_mean
+from aigc_cli.models.base import GenerativeModel
 from aigc_cli.models.latents import (LOG_2PI, NoiseToLatents, Posterior, build_low_posterior,
                                      build_prior, factorised_posterior, two_level_posterior,
                                      two_level_posterior_mean)
 from aigc_cli.models.layers import (MaskedConv2D, activation, conv_block, dense_block,
                                     residual_block)
-from aigc_cli.models.optimizers import build_optimizer, minimize
+from aigc_cli.models.optimizers import build_optimizer
 
 
 def build_encoder(config: VAEConfig, image_shape: tuple[int, int, int]) -> keras.Model:
@@ -134,6 +134,10 @@ class VAE(GenerativeModel):
     metric_names = ("elbo", "fid", "latent")
     selection_metric = ("elbo", "neg_elbo_nats", "min")
     serving = ("reconstruct", "generate")
+    # All read the training images (one per-example gradient over all of them); none
+    # has batch normalisation.
+    private_networks = {"encoder": "model", "decoder": "model", "pixel_head": "model",
+                        "low_posterior": "model"}
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model,
                  pixel_head: keras.Model | None, optimizer: keras.optimizers.Optimizer,
@@ -211,9 +215,12 @@ class VAE(GenerativeModel):
         return self.beta * tf.minimum(progress, 1.0)
 
     def train_step(self, images):
-        with tf.GradientTape() as tape:
-            epsilon = self.noise.normal((1, tf.shape(images)[0], self.latent_dim))
-            sample = self.posterior(images, epsilon, training=True)  # reparameterised
+        # Drawn outside the loss, so that a private step's per-example map gets each
+        # example's own noise.
+        epsilon = self.noise.normal((1, tf.shape(images)[0], self.latent_dim))[0]
+
+        def losses(images, epsilon):
+            sample = self.posterior(images, epsilon[None], training=True)  # reparameterised
             z, kl_per_dim = sample.latents[0], sample.kl_per_dim[0]
             decoded = self.decoder(z, training=True)
             reconstruction = -self.log_likelihood(images, decoded)
@@ -221,17 +228,17 @@ class VAE(GenerativeModel):
             charged = free_bits_kl(kl_per_dim, self.free_bits_groups, self.free_bits) \
                 if self.free_bits else kl
             objective = reconstruction + self.kl_weight() * charged
+            logs = {"reconstruction_loss": reconstruction, "kl_loss": kl,
+                    "neg_elbo": reconstruction + kl}
             if self.auxiliary_weight:  # the factorised likelihood that z alone must serve
-                auxiliary = -self._log_likelihood_of((images + 1.0) * 0.5, decoded[1])
-                objective += self.auxiliary_weight * auxiliary
-            loss = replica_mean(objective)
-        variables = self._trained_variables()
-        minimize(self.vae_optimizer, tape, loss, variables)
-        logs = {"loss": loss, "reconstruction_loss": replica_mean(reconstruction),
-                "kl_loss": replica_mean(kl), "neg_elbo": replica_mean(reconstruction + kl)}
-        if self.auxiliary_weight:
-            logs["auxiliary_loss"] = replica_mean(auxiliary)
-        return logs
+                logs["auxiliary_loss"] = -self._log_likelihood_of((images + 1.0) * 0.5,
+                                                                  decoded[1])
+                objective += self.auxiliary_weight * logs["auxiliary_loss"]
+            return objective, logs
+
+        loss, _, outputs = self.minimize(self.vae_optimizer, losses, (images, epsilon),
+                                         self._trained_variables())
+        return {"loss": loss, **{name: self.batch_mean(value) for name, value in outputs.items()}}
 
     def _mean(self, params: tf.Tensor) -> tf.Tensor:
         if self.likelihood == "bernoulli":

@@ -31,6 +31,8 @@ def refuse_mixing_layers(model: GenerativeModel) -> None:
                           "support private training yet", key="training.privacy")
     for name, key in model.private_networks.items():
         network = getattr(model, name)
+        if network is None:  # an optional network this model does not have
+            continue
         for layer in network._flatten_layers(include_self=False, recursive=True):
             if isinstance(layer, MIXING_LAYERS):
                 raise ConfigError(

@@ -66,8 +66,11 @@ def _inputs(model: GenerativeModel, config: RunConfig) -> tuple[ImageSet | None,
     training = config.training
     # aigc eval's default seed, not the training seed: runs trained with other seeds are
     # measured on the same noisy images (and samples), and agree with `aigc eval`.
+    # The memorization audit (training features, nearest-neighbour search) is for
+    # `aigc eval`; a checkpoint is chosen by FID alone.
     options = {"dataset": config.dataset, "cache_dir": cache_dir(), "seed": 0,
-               "fid_samples": training.eval_samples, "importance_samples": 1}
+               "fid_samples": training.eval_samples, "importance_samples": 1,
+               "memorization": False}
     if not model.evaluates_on_split:
         if not training.eval_images:
             raise ConfigError("training.eval_images: training.eval_every needs a folder of "

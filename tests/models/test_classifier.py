@@ -58,12 +58,21 @@ def test_asset_round_trip_gives_the_same_features(classifier_run, tmp_path):
 @pytest.mark.slow
 def test_gan_fid_with_a_trained_feature_extractor(classifier_run, tiny_config, runner):
     gan_run = train(tiny_config(steps=2), quiet=True).run_dir
+    pairs = gan_run / "closest_pairs.png"
     result = runner.invoke(main, ["eval", str(gan_run), "--json", "--fid-samples", "40",
-                                  "--limit", "40", "--feature-extractor", str(classifier_run)])
+                                  "--limit", "40", "--feature-extractor", str(classifier_run),
+                                  "--closest-pairs", str(pairs)])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["fid"] > 0 and report["fid_samples"] == 40
     assert report["fid_feature_extractor"].startswith("classifier:")
+    # the memorization audit against the training split, in the same features: an
+    # untrained generator's blobs are far from every training image
+    assert np.isfinite(report["memorization_ct"])
+    assert 0.0 <= report["memorization_copied_fraction"] < 0.5
+    from PIL import Image
+
+    assert Image.open(pairs).size == (8 * 30 + 2, 8 * 30 + 2)  # 32 pairs of 28-pixel tiles
 
 
 @pytest.mark.slow

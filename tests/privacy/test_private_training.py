@@ -151,3 +151,19 @@ def test_minibatch_std_in_a_private_discriminator_is_refused(idx_folder, tmp_pat
                                   model={**TINY_MODEL, "minibatch_std": True}))
     with pytest.raises(ConfigError, match="model.minibatch_std"):
         train(config, quiet=True)
+
+
+@pytest.mark.parametrize("head", [False, True])
+def test_a_private_vae_trains_encoder_decoder_and_head(idx_folder, tmp_path, head):
+    from aigc_cli.training.loop import train
+
+    from conftest import TINY_VAE
+
+    model = {**TINY_VAE, **({"autoregressive_layers": 1, "autoregressive_width": 4,
+                             "auxiliary_weight": 1.0} if head else {})}
+    result = train(build_config(_config(idx_folder, tmp_path / "run", model=model, steps=2)),
+                   quiet=True)
+    records = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").open()]
+    last = [r for r in records if "neg_elbo" in r][-1]
+    assert result.step == 2 and np.isfinite(last["neg_elbo"]) and last["kl_loss"] >= 0
+    assert ("auxiliary_loss" in last) is head
