@@ -12,7 +12,14 @@ from aigc_cli.commands.options import (ensemble_option, precision_option, quiet_
 
 @click.command(name="eval",
                short_help="A trained model's metrics: FID, ELBO, PSNR/SSIM, accuracy.")
-@click.argument("source", metavar="RUN_DIR|CHECKPOINT")
+@click.argument("source", metavar="RUN_DIR|CHECKPOINT", required=False)
+@click.option("--samples", "samples_folder", type=click.Path(exists=True, file_okay=False),
+              help="Instead of a model: a folder of images (this tool's or another's) to "
+                   "measure against --dataset's test split (FID, KID, precision/recall, "
+                   "memorization).")
+@click.option("--dataset", "dataset_reference", metavar="NAME|CONFIG",
+              help="With --samples: fashion_mnist, mnist, cifar10, or a config file whose "
+                   "dataset section to use.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True,
               help="Dataset split to evaluate on (folder datasets use the folder).")
@@ -31,6 +38,12 @@ from aigc_cli.commands.options import (ensemble_option, precision_option, quiet_
 @click.option("--closest-pairs", type=click.Path(dir_okay=False),
               help="Generators: write a PNG grid of the 32 samples nearest to a training "
                    "image, each beside it (the memorization audit's evidence).")
+@click.option("--cas", is_flag=True,
+              help="Class-conditional generators: Classification Accuracy Score, the test "
+                   "accuracy of the project's classifier trained on generated labelled "
+                   "images alone (minutes on a CPU).")
+@click.option("--cas-samples", type=click.IntRange(min=10), default=30000, show_default=True,
+              help="Generated images the --cas classifier trains on (the classes in turn).")
 @click.option("--clean", "clean_folder", type=click.Path(exists=True, file_okay=False),
               help="Denoiser: folder of clean images to add noise to and restore.")
 @click.option("--sigma", type=click.FloatRange(min=0, max=255), default=25.0, show_default=True,
@@ -55,9 +68,11 @@ from aigc_cli.commands.options import (ensemble_option, precision_option, quiet_
 @ensemble_option
 @precision_option
 @quiet_option
-def evaluate(source: str, as_json: bool, split: str, limit: int | None,
+def evaluate(source: str | None, samples_folder: str | None, dataset_reference: str | None,
+             as_json: bool, split: str, limit: int | None,
              metric_names: str | None, importance_samples: int, fid_samples: int | None,
-             feature_extractor: str | None, closest_pairs: str | None, clean_folder: str | None, sigma: float,
+             feature_extractor: str | None, closest_pairs: str | None, cas: bool,
+             cas_samples: int, clean_folder: str | None, sigma: float,
              eight_bit: bool, poisson_gain: float, jpeg_quality: int | None, blind: bool,
              compare: str | None, seed: int, ensemble: int, precision: str,
              quiet: bool) -> None:
@@ -83,20 +98,35 @@ def evaluate(source: str, as_json: bool, split: str, limit: int | None,
       aigc eval color --clean ../shared/data/denoise/test/CBSD68 --sigma 15 --eight-bit
       aigc eval gray --clean ../shared/data/denoise/test/BSD68 --sigma 5 --eight-bit --blind
     """
+    if (source is None) == (samples_folder is None):
+        raise click.UsageError("give a RUN_DIR|CHECKPOINT, or --samples FOLDER --dataset NAME")
+    if samples_folder and not dataset_reference:
+        raise click.UsageError("--samples needs --dataset NAME|CONFIG (what to measure against)")
     start_tensorflow()
     from aigc_cli.inference.defaults import resolve_denoise_settings
     from aigc_cli.inference.evaluation import evaluate as run_evaluation
+    from aigc_cli.inference.evaluation import evaluate_samples
     from aigc_cli.io.files import cache_dir
+
+    if samples_folder:
+        _report(evaluate_samples(samples_folder, dataset_reference, {
+            "feature_extractor": feature_extractor, "closest_pairs": closest_pairs,
+            "cache_dir": cache_dir()}), as_json)
+        return
 
     settings = resolve_denoise_settings(precision, ensemble)
     chosen = tuple(n.strip() for n in metric_names.split(",")) if metric_names else None
     result = run_evaluation(source, split=split, limit=limit, metric_names=chosen, options={
         "importance_samples": importance_samples, "seed": seed, "fid_samples": fid_samples,
         "feature_extractor": feature_extractor, "closest_pairs": closest_pairs,
-        "cache_dir": cache_dir(), "clean": clean_folder,
+        "cas": cas, "cas_samples": cas_samples, "cache_dir": cache_dir(), "clean": clean_folder,
         "sigma": sigma, "eight_bit": eight_bit, "poisson_gain": poisson_gain,
         "jpeg_quality": jpeg_quality, "compare": compare, "blind": blind,
         "ensemble": settings.ensemble, "precision": settings.precision, "quiet": quiet})
+    _report(result, as_json)
+
+
+def _report(result: dict, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result))
         return

@@ -39,6 +39,8 @@ def evaluate(source: str | Path, split: str = "test", limit: int | None = None,
     options = {"dataset": dataset, "limit": limit, **options}
     for name in metric_names or model.metric_names:
         result.update(METRICS.get(name)(model, data, options))
+    if options.get("cas"):  # on request: it trains a classifier (minutes)
+        result.update(METRICS.get("cas")(model, data, options))
     return result
 
 
@@ -71,3 +73,32 @@ def _load(source: str, precision: str):
 
 #: What a result carries from the run's manifest, so a number can be traced to its run.
 PROVENANCE = ("aigc", "tensorflow", "keras", "python", "config_sha256", "seed", "dataset_sha256")
+
+
+#: ``aigc eval --dataset`` names and the image shape each is measured at.
+NAMED_DATASETS = {"fashion_mnist": {}, "mnist": {}, "cifar10": {"image_size": 32, "channels": 3}}
+
+
+def evaluate_samples(folder: str | Path, dataset_reference: str, options: dict) -> dict:
+    """``aigc eval --samples FOLDER --dataset NAME|CONFIG``: any folder of images (this
+    tool's or another's), fitted to the dataset's image size, against its test split:
+    FID/KID/precision/recall and the memorization audit."""
+    from aigc_cli.config import DatasetConfig, load_config
+    from aigc_cli.data.sources import load_folder
+    from aigc_cli.metrics.fid import evaluate_folder
+
+    if dataset_reference in NAMED_DATASETS:
+        dataset = DatasetConfig(type=dataset_reference, **NAMED_DATASETS[dataset_reference])
+    elif Path(dataset_reference).is_file():
+        dataset = load_config(dataset_reference).dataset
+    else:
+        raise InputError(f"--dataset {dataset_reference}: neither a dataset name "
+                         f"({', '.join(NAMED_DATASETS)}) nor a config file")
+    if dataset.type == "folder":
+        raise InputError(f"--dataset {dataset_reference}: a folder dataset has no test split "
+                         "to measure against; use a named dataset or a config of one")
+    samples = load_folder(Path(folder), dataset.image_size, dataset.channels)
+    if not len(samples.images):
+        raise InputError(f"--samples {folder}: no readable images in it")
+    return {"samples": str(folder), "dataset": dataset.type, "num_samples": len(samples.images),
+            **evaluate_folder(samples.images, dataset, options)}

@@ -9,6 +9,7 @@ eigendecompositions are needed (stable, no complex round-off to discard).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -104,9 +105,20 @@ def sample_quality(model, extractor: FeatureExtractor, real_images: np.ndarray, 
     """FID, KID, precision/recall and Inception Score of ``count`` samples vs ``real_images``;
     with ``train_images``, the memorization audits too (``real_images`` held out), and
     with ``pairs_path`` a PNG grid of the closest (sample, training image) pairs."""
-    real_stats = reference_statistics(extractor, real_images, cache_dir)
     fake_features, fake_logits, *samples = generated_features(
         model, extractor, count, seed, quiet=quiet, keep_images=pairs_path is not None)
+    return feature_quality(extractor, real_images, fake_features, fake_logits, cache_dir,
+                           nearest, train_images, pairs_path, samples[0] if samples else None)
+
+
+def feature_quality(extractor: FeatureExtractor, real_images: np.ndarray,
+                    fake_features: np.ndarray, fake_logits: np.ndarray,
+                    cache_dir: Path | None = None, nearest: int = 3,
+                    train_images: np.ndarray | None = None, pairs_path: Path | None = None,
+                    samples: np.ndarray | None = None) -> dict:
+    """:func:`sample_quality` of samples already through ``extractor`` (``samples``: their
+    uint8 images, for the pairs grid)."""
+    real_stats = reference_statistics(extractor, real_images, cache_dir)
     real_features = extractor(real_images)
     kid, kid_std = kernel_inception_distance(real_features, fake_features)
     precision, recall = precision_recall(real_features, fake_features, nearest)
@@ -114,10 +126,10 @@ def sample_quality(model, extractor: FeatureExtractor, real_images: np.ndarray, 
     audit = {}
     if train_images is not None:
         train_features = extractor(train_images)
-        nearest = nearest_two(fake_features, train_features)
-        audit = memorization(train_features, real_features, fake_features, nearest)
-        if pairs_path is not None:
-            save_png(closest_pairs_grid(samples[0], train_images, nearest), pairs_path)
+        neighbours = nearest_two(fake_features, train_features)
+        audit = memorization(train_features, real_features, fake_features, neighbours)
+        if pairs_path is not None and samples is not None:
+            save_png(closest_pairs_grid(samples, train_images, neighbours), pairs_path)
     return {"fid": frechet_distance(*real_stats, *statistics(fake_features)),
             "kid": kid, "kid_std": kid_std, "precision": precision, "recall": recall,
             "inception_score": score, "inception_score_std": score_std, **audit}
@@ -143,3 +155,17 @@ def evaluate_fid(model, data: ImageSet, options: dict) -> dict:
                             pairs_path=options.get("closest_pairs"))
     return {**result, "fid_feature_extractor": extractor.name, "fid_samples": count,
             "fid_reference_images": int(len(data.images)), "precision_recall_k": 3}
+
+
+def evaluate_folder(samples: np.ndarray, dataset, options: dict) -> dict:
+    """``aigc eval --samples``: uint8 images [N, H, W, C] from anywhere, against the
+    dataset's test split (and its training split for the memorization audit)."""
+    extractor = load_feature_extractor(dataset, options.get("feature_extractor"))
+    test = load_images(dataset, "test").images
+    features, logits = extractor.features_and_logits(samples)
+    result = feature_quality(extractor, test, features, logits, options.get("cache_dir"),
+                             train_images=training_images(
+                                 dataclasses.replace(dataset, split="test"), options),
+                             pairs_path=options.get("closest_pairs"), samples=samples)
+    return {**result, "fid_feature_extractor": extractor.name, "fid_samples": len(samples),
+            "fid_reference_images": int(len(test)), "precision_recall_k": 3}

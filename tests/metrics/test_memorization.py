@@ -70,3 +70,36 @@ def test_the_closest_pairs_grid_puts_each_sample_beside_its_nearest_training_ima
     assert grid.shape == (2 + 1 * 6, 2 + 8 * 6, 1)  # 8 tiles of 4 + 2 padding in one row
     np.testing.assert_array_equal(grid[2:6, 2:6], samples[3])
     np.testing.assert_array_equal(grid[2:6, 8:12], train_images[11])
+
+
+@pytest.mark.slow
+def test_eval_samples_measures_any_folder_against_a_dataset(idx_folder, tmp_path, runner):
+    import json
+
+    from PIL import Image
+
+    from aigc_cli.cli import main
+    from aigc_cli.config import DatasetConfig
+    from aigc_cli.data.sources import load_images
+
+    from conftest import tiny_config_dict
+
+    config = tmp_path / "data.yaml"
+    config.write_text(json.dumps(tiny_config_dict(idx_folder, tmp_path / "run")))
+    train = load_images(DatasetConfig(type="fashion_mnist", path=str(idx_folder)), "train")
+    (tmp_path / "copies").mkdir()
+    for index, image in enumerate(train.images[:40]):  # a "generator" that copies
+        Image.fromarray(image[..., 0]).save(tmp_path / "copies" / f"{index}.png")
+    result = runner.invoke(main, ["eval", "--samples", str(tmp_path / "copies"), "--dataset",
+                                  str(config), "--json", "--closest-pairs",
+                                  str(tmp_path / "pairs.png")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["num_samples"] == 40 and report["fid"] >= 0
+    assert report["memorization_copied_fraction"] == 1.0  # each is its training image
+    assert (tmp_path / "pairs.png").is_file()
+    neither = runner.invoke(main, ["eval", "--samples", str(tmp_path / "copies")])
+    assert neither.exit_code == 2 and "--dataset" in neither.output
+    both = runner.invoke(main, ["eval", str(tmp_path), "--samples", str(tmp_path / "copies"),
+                                "--dataset", "mnist"])
+    assert both.exit_code == 2
