@@ -12,7 +12,6 @@ import tensorflow as tf
 from aigc_cli.config import RunConfig
 from aigc_cli.data.pipeline import preview_batch
 from aigc_cli.data.sources import load_images
-
 from aigc_cli.errors import ConfigError
 from aigc_cli.models.base import GenerativeModel
 from aigc_cli.models.layers import MinibatchStdDev
