@@ -15,8 +15,8 @@ import sys
 import click
 
 from aigc_cli import __version__
-from aigc_cli.commands import (bench, config, denoise, evaluate, export, privacy, sample,
-                               train)
+from aigc_cli.commands import (bench, config, denoise, evaluate, export, inspect, privacy,
+                               sample, train)
 from aigc_cli.commands.options import EXIT_INTERRUPTED
 from aigc_cli.errors import AigcError
 #: Disk full, quota, read-only filesystem, permission: the storage, not a bug.
@@ -114,7 +114,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 for command in (train.train, sample.sample, denoise.denoise, evaluate.evaluate, bench.bench,
-                export.export_model, config.config, privacy.privacy):
+                export.export_model, config.config, privacy.privacy, inspect.inspect):
     main.add_command(command)
 
 

@@ -80,13 +80,19 @@ def import_tensorflow(quiet: bool = True, initialize: bool = True):
     if quiet:  # after the import: file descriptor 2 is the terminal again
         if not user_log_level:
             NativeLogFilter.install()
-        for python_logger in ("tensorflow", "absl", "h5py"):  # "WARNING:absl:..." lines
-            logging.getLogger(python_logger).setLevel(logging.ERROR)
+        silence_python_loggers()
     with silenced():
         configure_devices(tensorflow, os.environ.get(CPU_DEVICES_VARIABLE))
         if initialize:
             tensorflow.constant(0)  # device initialisation logs as well
     return tensorflow
+
+
+def silence_python_loggers() -> None:
+    """Errors only from the libraries' Python loggers ("WARNING:absl:..." lines: TF's, and
+    dp-accounting's RDP orders that do not converge)."""
+    for python_logger in ("tensorflow", "absl", "h5py"):
+        logging.getLogger(python_logger).setLevel(logging.ERROR)
 
 
 def configure_devices(tf, cpu_devices: str | None) -> None:

@@ -100,4 +100,4 @@ def test_eval_blind_measures_the_same_noisy_images_untold(tiny_denoiser_run, tmp
     errors = [row["sigma_error"] for row in blind["per_image"]]
     assert blind["sigma_error_mean"] == pytest.approx(sum(errors) / 2)
     assert abs(blind["sigma_error_mean"]) < 5  # the estimate is near the 25 that was added
-    assert report["ensemble"] in (1, 4) and report["precision"] in ("float32", "bfloat16")
+    assert report["ensemble"] in (1, 4) and report["compute_precision"] in ("float32", "bfloat16")

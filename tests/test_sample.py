@@ -207,6 +207,7 @@ def test_walk_between_two_images_runs_from_one_posterior_mean_to_the_other(tmp_p
     trained = SimpleNamespace(model=BrightnessVAE(), checkpoint="ckpt-1", config=SimpleNamespace(
         dataset=DatasetConfig(type="folder", image_size=28, channels=1)))
     monkeypatch.setattr(sampling, "load_trained_model", lambda source: trained)
+    monkeypatch.setattr(sampling, "generation_record", lambda trained: {"tool": "aigc"})
     Image.new("L", (40, 40), 204).save(tmp_path / "light.png")
     Image.new("L", (28, 28), 51).save(tmp_path / "dark.png")
     result = sampling.interpolate_between("run", tmp_path / "light.png", tmp_path / "dark.png",

@@ -27,6 +27,10 @@ def privacy(config_path: str, overrides: tuple[str, ...], as_json: bool) -> None
     from aigc_cli.data.sources import load_images
     from aigc_cli.errors import ConfigError
     from aigc_cli.privacy.plan import plan_privacy
+    from aigc_cli.runtime import silence_python_loggers
+
+    if not click.get_current_context().meta.get("aigc.debug"):
+        silence_python_loggers()
 
     config = load_run_config(config_path, overrides)
     if config.training.privacy is None:

@@ -7,7 +7,7 @@ receptive field, so tiling changes only the memory it takes (and float rounding)
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,7 +19,9 @@ from aigc_cli.errors import InputError
 from aigc_cli.io.files import atomic_write_bytes
 from aigc_cli.io.images import IMAGE_FORMATS
 from aigc_cli.io.photos import encode_photo, format_of_name, read_photo
+from aigc_cli.io.provenance import tool_record, with_edit
 from aigc_cli.inference.noise_level import NoiseEstimate, estimate_noise
+from aigc_cli.inference.provenance import checkpoint_sha256, files_sha256
 from aigc_cli.io.progress import progress
 from aigc_cli.models.assets import (BUILTIN_DENOISERS, BUILTIN_MAX_SIGMA,
                                     BUILTIN_NAMES, builtin_denoiser_path,
@@ -158,6 +160,7 @@ class TiledDenoiser:
 class LoadedDenoiser(NamedTuple):
     model: object
     max_sigma: float  # the highest noise level (0-255) it was trained on
+    identity: dict  # which weights, for the outputs' provenance record
 
 
 def load_denoiser(reference: str | None, channels: int,
@@ -174,12 +177,15 @@ def load_denoiser(reference: str | None, channels: int,
                         "denoised channel by channel with the gray one")
             name = "gray"
         path = builtin_denoiser_path(name, "--model")
-        return LoadedDenoiser(load_model_asset(path, precision), BUILTIN_MAX_SIGMA)
+        return LoadedDenoiser(load_model_asset(path, precision), BUILTIN_MAX_SIGMA,
+                              {"model": f"built-in {name}", "model_sha256": files_sha256([path])})
     trained = load_trained_model(name, precision, also=BUILTIN_NAMES)
     if trained.config.model.type not in ("denoiser", "denoising_vae"):
         raise InputError(f"--model {name} holds a {trained.config.model.type} model, not a "
                          "denoiser")
-    return LoadedDenoiser(trained.model, max(np.atleast_1d(trained.config.dataset.noise.sigma)))
+    return LoadedDenoiser(trained.model, max(np.atleast_1d(trained.config.dataset.noise.sigma)),
+                          {"model": trained.config.model.type,
+                           "checkpoint_sha256": checkpoint_sha256(trained.checkpoint)})
 
 
 def output_path(source: Path, input_root: Path, output_root: Path) -> Path:
@@ -247,7 +253,9 @@ def _denoise_one(source: Path, target: Path, report: DenoiseReport, runners: dic
         return
     channels = photo.pixels.shape[-1]
     if channels not in runners:
-        runners[channels] = TiledDenoiser((chosen or loaded(channels)).model, tile, ensemble)
+        denoiser = chosen or loaded(channels)
+        runners[channels] = (TiledDenoiser(denoiser.model, tile, ensemble), denoiser.identity)
+    runner, identity = runners[channels]
     try:
         estimate = NoiseEstimate(sigma_255 / 255.0, None) if sigma_255 is not None \
             else estimate_noise(photo.pixels)
@@ -256,11 +264,13 @@ def _denoise_one(source: Path, target: Path, report: DenoiseReport, runners: dic
         return
     if verbose:
         log.info("%s: %s, %s", source, photo.format, describe_noise(estimate, sigma_255))
-    denoised = runners[channels](photo.pixels, estimate.level)
+    denoised = runner(photo.pixels, estimate.level)
+    edit = {**tool_record(), "action": "denoise", **identity, "ensemble": ensemble,
+            "noise": describe_noise(estimate, sigma_255)}
     # A mode the format cannot store fails here, with OSError too from Pillow ("cannot
     # write mode ... as ..."); encoding is in memory, so no OSError here is the disk's.
     try:
-        encoded = encode_photo(denoised, photo)
+        encoded = encode_photo(denoised, replace(photo, xmp=with_edit(photo.xmp, edit)))
     except (ValueError, TypeError, KeyError, OSError) as error:
         report.failed.append(f"{source}: cannot write it back as {photo.format}: {error}")
         return

@@ -55,7 +55,8 @@ def _load(source: str, precision: str):
     if source in BUILTIN_DENOISERS:
         path = builtin_denoiser_path(source, "aigc eval")
         model = load_model_asset(path, precision)
-        return model, {"model": f"built-in {source} denoiser", "precision": precision}, None
+        return model, {"model": f"built-in {source} denoiser",
+                       "compute_precision": precision}, None
     trained = load_trained_model(source, precision, also=BUILTIN_NAMES)
     manifest = trained.run.read_manifest()
     provenance = {key: manifest[key] for key in PROVENANCE if key in manifest}
@@ -63,7 +64,7 @@ def _load(source: str, precision: str):
     privacy = {"privacy": manifest["privacy"]} if "privacy" in manifest else {}
     return trained.model, {"run_dir": str(trained.run.root), "checkpoint": trained.checkpoint,
                            "step": trained.step, "model": trained.config.model.type,
-                           "precision": precision, **privacy,
+                           "compute_precision": precision, **privacy,
                            "trained_with": provenance,
                            "evaluated_with": {"aigc": __version__,
                                               "tensorflow": tf.__version__,

@@ -20,9 +20,11 @@ from tqdm import tqdm
 
 from aigc_cli.data.sources import list_image_files
 from aigc_cli.errors import InputError
+from aigc_cli.inference.provenance import generation_record
 from aigc_cli.inference.trained import TrainedModel, load_trained_model
 from aigc_cli.io.files import write_new_files
 from aigc_cli.io.photos import Photo, encode_photo
+from aigc_cli.io.provenance import generated_packet
 from aigc_cli.io.images import encode_png, fit_square, make_grid, read_image, save_png, to_uint8
 
 
@@ -83,8 +85,10 @@ def _batched(function: Callable, inputs: np.ndarray, batch_size: int) -> Iterato
 
 
 def _write_all(batches: Iterator[np.ndarray], total: int, out_dir: Path | None,
-               names: Callable[[int], str], quiet: bool) -> tuple[list[Path], np.ndarray]:
-    """Write each image as ``out_dir/names(i)`` while the next batch computes."""
+               names: Callable[[int], str], quiet: bool,
+               packets: Callable[[int], bytes]) -> tuple[list[Path], np.ndarray]:
+    """Write each image as ``out_dir/names(i)``, with the XMP packet ``packets(i)``,
+    while the next batch computes."""
     files, kept, pending = [], [], []
     # One writer task per batch: PNG encoding (Pillow releases the GIL) and file writes
     # run while TensorFlow generates the next batch.
@@ -93,8 +97,10 @@ def _write_all(batches: Iterator[np.ndarray], total: int, out_dir: Path | None,
         for images in batches:
             kept.append(images)
             if out_dir is not None:
-                paths = [out_dir / names(len(files) + i) for i in range(len(images))]
-                pending.append(writers.submit(_write_batch, images, paths))
+                indices = range(len(files), len(files) + len(images))
+                paths = [out_dir / names(i) for i in indices]
+                pending.append(writers.submit(_write_batch, images, paths,
+                                              [packets(i) for i in indices]))
                 files.extend(paths)
             bar.update(len(images))
         for future in pending:
@@ -102,8 +108,18 @@ def _write_all(batches: Iterator[np.ndarray], total: int, out_dir: Path | None,
     return files, np.concatenate(kept)
 
 
-def _write_batch(images: np.ndarray, paths: list[Path]) -> None:
-    write_new_files([(path, encode_png(image)) for image, path in zip(images, paths)])
+def _write_batch(images: np.ndarray, paths: list[Path], packets: list[bytes]) -> None:
+    write_new_files([(path, encode_png(image, packet))
+                     for image, path, packet in zip(images, paths, packets)])
+
+
+def _packets(trained: TrainedModel, **fields) -> Callable[..., bytes]:
+    """index -> the XMP packet of image ``index`` (``fields`` and the index in its
+    record); called with no index, the packet of a grid of them all."""
+    record = {**generation_record(trained), **{k: v for k, v in fields.items()
+                                                if v is not None}}
+    return lambda index=None: generated_packet(
+        record if index is None else {**record, "index": index})
 
 
 def _require_latents(trained: TrainedModel) -> None:
@@ -135,12 +151,14 @@ def sample(source: str | Path, count: int, seed: int, out_dir: Path | None,
     _require_latents(trained)
     latents = sample_latents(count, trained.model.latent_dim, seed, temperature, truncation)
     generate = _generator(trained, class_label)
+    packets = _packets(trained, seed=seed, temperature=temperature, truncation=truncation,
+                       **{"class": class_label})
     started = time.perf_counter()
     files, images = _write_all(_batched(generate, latents, batch_size), count,
-                               out_dir, lambda i: f"sample_{i:06d}.png", quiet)
+                               out_dir, lambda i: f"sample_{i:06d}.png", quiet, packets)
     seconds = time.perf_counter() - started
     if grid_path:
-        save_png(make_grid(images), grid_path)
+        save_png(make_grid(images), grid_path, xmp=packets())
     return SampleResult(trained.checkpoint, files, grid_path, seconds=seconds)
 
 
@@ -151,11 +169,13 @@ def interpolate(source: str | Path, pairs: int, steps: int, seed: int, out_dir: 
     trained = load_trained_model(source)
     _require_latents(trained)
     latents = interpolation_latents(pairs, steps, trained.model.latent_dim, seed, temperature)
+    packets = _packets(trained, seed=seed, temperature=temperature, interpolation_steps=steps,
+                       **{"class": class_label})
     files, images = _write_all(
         _batched(_generator(trained, class_label), latents, batch_size), len(latents), out_dir,
-        lambda i: f"interpolation_{i // steps:04d}_{i % steps:03d}.png", quiet)
+        lambda i: f"interpolation_{i // steps:04d}_{i % steps:03d}.png", quiet, packets)
     if grid_path:
-        save_png(make_grid(images, columns=steps), grid_path)
+        save_png(make_grid(images, columns=steps), grid_path, xmp=packets())
     return SampleResult(trained.checkpoint, files, grid_path)
 
 
@@ -186,17 +206,21 @@ def reconstruct_folder(source: str | Path, folder: Path, out_dir: Path | None,
     originals = np.stack(inputs)
     outputs = np.concatenate(list(_batched(trained.model.reconstruct, _scaled(originals),
                                            batch_size)))
+    record = generation_record(trained)
+    packets = [generated_packet({**record, "reconstruction_of": str(path)}) for path in paths]
     if pairs:
         shown = np.concatenate([originals, outputs], axis=2)  # input | output, side by side
         files, _ = _write_all(iter([shown]), len(shown), out_dir,
-                              lambda i: str(paths[i].with_suffix(".png")), quiet)
+                              lambda i: str(paths[i].with_suffix(".png")), quiet,
+                              packets.__getitem__)
     else:
         shown = outputs
         files = [out_dir / path for path in paths] if out_dir else []
-        write_new_files([(target, _encode_as(image, image_format))
-                         for target, image, image_format in zip(files, outputs, formats)])
+        write_new_files([(target, _encode_as(image, image_format, packet))
+                         for target, image, image_format, packet
+                         in zip(files, outputs, formats, packets)])
     if grid_path:
-        save_png(make_grid(shown), grid_path)
+        save_png(make_grid(shown), grid_path, xmp=generated_packet(record))
     return SampleResult(trained.checkpoint, files, grid_path, skipped)
 
 
@@ -211,10 +235,11 @@ def interpolate_between(source: str | Path, first: Path, second: Path, steps: in
     z_mean = trained.model.encode(tf.constant(ends))[0].numpy()
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     latents = (1.0 - t) * z_mean[0] + t * z_mean[1]
+    packets = _packets(trained, between=[Path(first).name, Path(second).name])
     files, images = _write_all(_batched(trained.model.generate, latents, steps), steps, out_dir,
-                               lambda i: f"between_{i:03d}.png", quiet)
+                               lambda i: f"between_{i:03d}.png", quiet, packets)
     if grid_path:
-        save_png(make_grid(images, columns=steps), grid_path)
+        save_png(make_grid(images, columns=steps), grid_path, xmp=packets())
     return SampleResult(trained.checkpoint, files, grid_path)
 
 
@@ -250,7 +275,7 @@ def _format_of(path: Path) -> str:
     return image_format if image_format in WRITABLE_FORMATS else "PNG"
 
 
-def _encode_as(image: np.ndarray, image_format: str) -> bytes:
+def _encode_as(image: np.ndarray, image_format: str, packet: bytes) -> bytes:
     """uint8 [H, W, C] as a file of ``image_format``, as ``aigc denoise`` writes one."""
     pixels = image.astype(np.float32) / 255.0
-    return encode_photo(pixels, Photo(pixels, None, 8, image_format))
+    return encode_photo(pixels, Photo(pixels, None, 8, image_format, xmp=packet))

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+from PIL.PngImagePlugin import PngInfo
 
 from aigc_cli.io.files import atomic_write_bytes
 
+PNG_XMP_KEYWORD = "XML:com.adobe.xmp"  # where XMP goes in a PNG (Adobe's XMP spec, part 3)
+TIFF_XMP_TAG = 700
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
 IMAGE_FORMATS = "PNG, JPEG, BMP, WebP, GIF, TIFF"  # what IMAGE_SUFFIXES name, for messages
 
@@ -77,14 +80,20 @@ def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) 
     return grid
 
 
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of a uint8 [H, W, 1|3|4] array."""
+def encode_png(image: np.ndarray, xmp: bytes | None = None) -> bytes:
+    """PNG bytes of a uint8 [H, W, 1|3|4] array, with an XMP packet if given (an iTXt
+    chunk, see aigc_cli.io.provenance)."""
     array = image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
     buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
+    options = {}
+    if xmp:
+        options["pnginfo"] = PngInfo()
+        options["pnginfo"].add_itxt(PNG_XMP_KEYWORD, xmp.decode("utf-8"))
+    Image.fromarray(array).save(buffer, format="PNG", **options)
     return buffer.getvalue()
 
 
-def save_png(image: np.ndarray, path: str | Path, durable: bool = True) -> None:
+def save_png(image: np.ndarray, path: str | Path, durable: bool = True,
+             xmp: bytes | None = None) -> None:
     """Write a uint8 image as PNG, atomically (no half-written file on a crash)."""
-    atomic_write_bytes(path, encode_png(image), durable=durable)
+    atomic_write_bytes(path, encode_png(image, xmp), durable=durable)

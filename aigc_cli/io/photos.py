@@ -20,6 +20,9 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps
 
+from aigc_cli.io.images import PNG_XMP_KEYWORD, TIFF_XMP_TAG
+from aigc_cli.io.provenance import xmp_of
+
 
 JPEG_QUALITY = 95
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -35,6 +38,7 @@ class Photo:
     format: str  # "PNG", "JPEG", ...
     icc_profile: bytes | None = None
     exif: bytes | None = None
+    xmp: bytes | None = None  # the XMP packet (aigc_cli.io.provenance)
 
 
 def read_photo(path: Path) -> Photo:
@@ -50,14 +54,16 @@ def read_photo(path: Path) -> Photo:
             array = (array // 257).astype(np.uint8)  # decode_png scaled 8-bit data by 257
         with Image.open(path) as header:  # reads the chunks before the pixels only
             icc_profile, exif = header.info.get("icc_profile"), header.info.get("exif")
+            xmp = xmp_of(header)
         array, exif = _upright(array, exif)
-        return _split(array, bits, "PNG", icc_profile, exif)
+        return _split(array, bits, "PNG", icc_profile, exif, xmp)
     with Image.open(path) as image:
         image.load()
         # Many camera JPEGs carry a multi-picture block, which Pillow names MPO.
         image_format = {"MPO": "JPEG", None: "PNG"}.get(image.format, image.format)
+        xmp = xmp_of(image)
         image = ImageOps.exif_transpose(image)  # also drops the orientation tag
-    metadata = (image.info.get("icc_profile"), image.info.get("exif"))
+    metadata = (image.info.get("icc_profile"), image.info.get("exif"), xmp)
     if image.mode in ("I;16", "I;16B", "I"):
         return _split(np.asarray(image, dtype=np.uint16)[..., None], 16, image_format,
                       *metadata)
@@ -122,14 +128,14 @@ def _upright(array: np.ndarray, exif: bytes | None) -> tuple[np.ndarray, bytes |
 
 
 def _split(array: np.ndarray, bits: int, image_format: str, icc_profile: bytes | None = None,
-           exif: bytes | None = None) -> Photo:
+           exif: bytes | None = None, xmp: bytes | None = None) -> Photo:
     if array.ndim == 2:
         array = array[..., None]
     scale = 65535.0 if bits == 16 else 255.0
     colour, alpha = (array[..., :-1], array[..., -1:]) if array.shape[-1] in (2, 4) else \
         (array, None)
     return Photo(colour.astype(np.float32) / scale, alpha, bits, image_format,
-                 _profile_for(colour, icc_profile), exif)
+                 _profile_for(colour, icc_profile), exif, xmp)
 
 
 def encode_photo(pixels: np.ndarray, like: Photo) -> bytes:
@@ -159,16 +165,23 @@ def _save_options(like: Photo) -> dict:
     if like.format in ("JPEG", "WEBP", "TIFF"):
         options.update({key: value for key, value in
                         (("icc_profile", like.icc_profile), ("exif", like.exif)) if value})
+    if like.xmp and like.format in ("JPEG", "WEBP"):
+        options["xmp"] = like.xmp
+    elif like.xmp and like.format == "TIFF":
+        options["tiffinfo"] = {TIFF_XMP_TAG: like.xmp}
     return options
 
 
 def _with_metadata_chunks(png: bytes, like: Photo) -> bytes:
-    """``png`` with iCCP and eXIf chunks after its header (TF's encoder writes neither)."""
+    """``png`` with iCCP, eXIf and XMP (iTXt) chunks after its header (TF's encoder
+    writes none of them)."""
     chunks = b""
     if like.icc_profile:  # profile name, NUL, compression method 0 (zlib)
         chunks += _png_chunk(b"iCCP", b"icc\0\0" + zlib.compress(like.icc_profile))
     if like.exif:
         chunks += _png_chunk(b"eXIf", like.exif.removeprefix(b"Exif\0\0"))
+    if like.xmp:  # keyword, NUL, uncompressed, no language, no translated keyword
+        chunks += _png_chunk(b"iTXt", PNG_XMP_KEYWORD.encode() + b"\0\0\0\0\0" + like.xmp)
     header_end = 8 + 8 + 13 + 4  # signature, IHDR length+type, IHDR data, CRC
     return png[:header_end] + chunks + png[header_end:]
 

@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from aigc_cli.config import RunConfig, config_hash, warn_if_a_schedule_ends_early
+from aigc_cli.io.provenance import generated_packet, tool_record
 from aigc_cli.data.pipeline import DeviceBatches, preview_batch, training_dataset
 from aigc_cli.data.sources import ImageSet, load_images
 from aigc_cli.errors import TrainingDiverged
@@ -268,7 +269,8 @@ def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: Sto
         if save_due or grid_due or eval_due:
             session.model.prepare_inference()
         if grid_due:
-            reporter.grids(session.step, session.model, session.preview_images, training.seed)
+            reporter.grids(session.step, session.model, session.preview_images, training.seed,
+                       grid_packet(session, config))
             grid_step = session.step
         if save_due:
             session.checkpointer.save(session.step)
@@ -295,8 +297,19 @@ def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: Sto
         session.run.record_privacy(session.privacy.spend(session.step).as_dict())
     if grid_step != session.step:
         session.model.prepare_inference()
-        reporter.grids(session.step, session.model, session.preview_images, training.seed)
+        reporter.grids(session.step, session.model, session.preview_images, training.seed,
+                       grid_packet(session, config))
     return reason
+
+
+def grid_packet(session: Session, config: RunConfig) -> bytes:
+    """The XMP packet of the preview grids at this step: the recipe, and a private run's
+    spend so far."""
+    record = {**tool_record(), "model": config.model.type, "step": session.step,
+              "config_sha256": config_hash(config), "preview_seed": config.training.seed}
+    if session.privacy:
+        record["privacy"] = session.privacy.spend(session.step).as_dict()
+    return generated_packet(record)
 
 
 def privacy_record(session: Session) -> dict:

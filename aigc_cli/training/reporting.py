@@ -95,8 +95,9 @@ class Reporter:
             tqdm.write(f"step {step}: {shown}", file=sys.stderr)
 
     def grids(self, step: int, model: GenerativeModel, preview_images: tf.Tensor,
-              seed: int) -> None:
-        """Save each preview batch as a PNG grid and a TensorBoard image."""
+              seed: int, xmp: bytes | None = None) -> None:
+        """Save each preview batch as a PNG grid (carrying the XMP packet ``xmp``) and a
+        TensorBoard image."""
         if not self.writes:
             return
         if self._preview is None:
@@ -104,7 +105,7 @@ class Reporter:
             self._preview = tf.function(lambda images: model.preview(images, seed))
         for name, images in self._preview(preview_images).items():
             grid = make_grid(to_uint8(images.numpy()))
-            save_png(grid, self.run.samples / f"{name}_step_{step:08d}.png")
+            save_png(grid, self.run.samples / f"{name}_step_{step:08d}.png", xmp=xmp)
             with self.writer.as_default(step=step):
                 tf.summary.image(name, grid[None])
         self.writer.flush()
