@@ -15,6 +15,7 @@ script stands in an empty module for it (the DWT methods never touch it).
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import io
 import os
 import sys
@@ -24,9 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-try:
-    import torch  # noqa: F401
-except ModuleNotFoundError:
+if importlib.util.find_spec("torch") is None:
     sys.modules["torch"] = types.ModuleType("torch")
 from imwatermark import WatermarkDecoder, WatermarkEncoder  # noqa: E402
 

@@ -7,7 +7,7 @@ import json
 import click
 
 from aigc_cli.commands.options import (ensemble_option, precision_option, quiet_option,
-                                       start_tensorflow)
+                                       sampler_options, start_tensorflow)
 
 
 @click.command(name="eval",
@@ -67,6 +67,7 @@ from aigc_cli.commands.options import (ensemble_option, precision_option, quiet_
               help="Seed of the evaluation's own noise.")
 @ensemble_option
 @precision_option
+@sampler_options
 @quiet_option
 def evaluate(source: str | None, samples_folder: str | None, dataset_reference: str | None,
              as_json: bool, split: str, limit: int | None,
@@ -75,7 +76,7 @@ def evaluate(source: str | None, samples_folder: str | None, dataset_reference: 
              cas_samples: int, clean_folder: str | None, sigma: float,
              eight_bit: bool, poisson_gain: float, jpeg_quality: int | None, blind: bool,
              compare: str | None, seed: int, ensemble: int, precision: str,
-             quiet: bool) -> None:
+             quiet: bool, sampling_options: dict) -> None:
     """Report a trained model's metrics on the dataset's test split.
 
     \b
@@ -97,6 +98,7 @@ def evaluate(source: str | None, samples_folder: str | None, dataset_reference: 
       aigc eval gray --clean ../shared/data/denoise/test/BSD68 --sigma 25 --compare bm3d
       aigc eval color --clean ../shared/data/denoise/test/CBSD68 --sigma 15 --eight-bit
       aigc eval gray --clean ../shared/data/denoise/test/BSD68 --sigma 5 --eight-bit --blind
+      aigc eval runs/fashion_mnist_diffusion --steps 10 --sampler dpmpp_2m --json
     """
     if (source is None) == (samples_folder is None):
         raise click.UsageError("give a RUN_DIR|CHECKPOINT, or --samples FOLDER --dataset NAME")
@@ -122,7 +124,8 @@ def evaluate(source: str | None, samples_folder: str | None, dataset_reference: 
         "cas": cas, "cas_samples": cas_samples, "cache_dir": cache_dir(), "clean": clean_folder,
         "sigma": sigma, "eight_bit": eight_bit, "poisson_gain": poisson_gain,
         "jpeg_quality": jpeg_quality, "compare": compare, "blind": blind,
-        "ensemble": settings.ensemble, "precision": settings.precision, "quiet": quiet})
+        "ensemble": settings.ensemble, "precision": settings.precision, "quiet": quiet,
+        "sampling": sampling_options})
     _report(result, as_json)
 
 

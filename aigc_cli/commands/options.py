@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import click
 
 EXIT_INTERRUPTED = 130
@@ -46,3 +48,26 @@ verbose_option = click.option(
     "-v", "--verbose", is_flag=True,
     help="Say what auto chose on this machine and why, and each image's noise level.")
 
+
+
+def sampler_options(function):
+    """--steps, --sampler and --guidance of diffusion models, passed to ``function`` as
+    one ``sampling_options`` dict of the options given."""
+    @functools.wraps(function)  # also carries the click options already attached
+    def gathered(*args, sample_steps=None, sampler=None, guidance=None, **kwargs):
+        chosen = {"steps": sample_steps, "sampler": sampler, "guidance": guidance}
+        return function(*args, sampling_options={k: v for k, v in chosen.items() if v is not None},
+                        **kwargs)
+
+    for option in (
+            click.option("--guidance", type=click.FloatRange(min=0.0),
+                         help="Class-conditional diffusion: classifier-free guidance weight "
+                              "(0: unconditional, 1: conditional; default: model.guidance)."),
+            click.option("--sampler", type=click.Choice(["heun", "euler", "dpmpp_2m"]),
+                         help="Diffusion: the deterministic ODE sampler (default: "
+                              "model.sampler)."),
+            click.option("--steps", "sample_steps", type=click.IntRange(min=1),
+                         help="Diffusion: noise levels the ODE sampler visits (default: "
+                              "model.sample_steps).")):
+        gathered = option(gathered)
+    return gathered

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from aigc_cli.commands.options import quiet_option, start_tensorflow
+from aigc_cli.commands.options import quiet_option, sampler_options, start_tensorflow
 from aigc_cli.errors import InputError
 
 
@@ -43,11 +43,12 @@ from aigc_cli.errors import InputError
 @click.option("--batch-size", type=click.IntRange(min=1), default=250, show_default=True,
               help="Images generated per call.")
 @click.option("--overwrite", is_flag=True, help="Write into an output folder that has files.")
+@sampler_options
 @quiet_option
 def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: str | None,
            temperature: float, truncation: float | None, class_label: int | None,
            steps: int | None, folder: str | None, pairs: bool, between: tuple[str, str] | None,
-           batch_size: int, overwrite: bool, quiet: bool) -> None:
+           batch_size: int, overwrite: bool, quiet: bool, sampling_options: dict) -> None:
     """Generate images from a trained model (the dataset is not needed).
 
     \b
@@ -60,6 +61,7 @@ def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: s
       aigc sample runs/fashion_mnist_vae --reconstruct my_images/ --out recon/
       aigc sample runs/fashion_mnist_vae --reconstruct my_images/ --no-pairs --out recon/
       aigc sample runs/fashion_mnist_vae --interpolate 10 --between a.png b.png --grid ab.png
+      aigc sample runs/fashion_mnist_diffusion --steps 10 --sampler dpmpp_2m --grid grid.png
     """
     if steps and folder:
         raise click.UsageError("choose one of --interpolate and --reconstruct")
@@ -81,6 +83,9 @@ def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: s
     from aigc_cli.inference import sampling
 
     grid = Path(grid_path) if grid_path else None
+    if sampling_options and (folder or between):
+        raise click.UsageError("--steps, --sampler and --guidance go with prior samples and "
+                               "--interpolate")
     if folder:
         result = sampling.reconstruct_folder(source, Path(folder), out, grid, batch_size, quiet,
                                              pairs)
@@ -89,10 +94,10 @@ def sample(source: str, count: int, seed: int, out_dir: str | None, grid_path: s
                                               steps, out, grid, quiet)
     elif steps:
         result = sampling.interpolate(source, count, steps, seed, out, grid, batch_size, quiet,
-                                      temperature, class_label)
+                                      temperature, class_label, sampling_options)
     else:
         result = sampling.sample(source, count, seed, out, grid, batch_size, quiet, temperature,
-                                 truncation, class_label)
+                                 truncation, class_label, sampling_options)
     if result.files:
         rate = f" in {result.seconds:.1f} s ({len(result.files) / result.seconds:.0f} images/s)" \
             if result.seconds else ""

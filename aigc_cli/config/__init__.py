@@ -7,8 +7,8 @@ only: never TensorFlow.
 """
 
 from aigc_cli.config.families import (MODEL_CONFIGS, ClassifierConfig, DCGANConfig,
-                                      DenoiserConfig, DenoisingVAEConfig, VAEConfig,
-                                      upsampling_plan)
+                                      DenoiserConfig, DenoisingVAEConfig, DiffusionConfig,
+                                      VAEConfig, upsampling_plan)
 from aigc_cli.config.run import (RunConfig, apply_overrides, build_config, config_hash,
                                  dump_config, load_config, save_config,
                                  warn_if_a_schedule_ends_early)
@@ -17,8 +17,8 @@ from aigc_cli.config.sections import (DatasetConfig, NoiseConfig, OptimizerConfi
 
 __all__ = [
     "MODEL_CONFIGS", "ClassifierConfig", "DCGANConfig", "DatasetConfig", "DenoiserConfig",
-    "DenoisingVAEConfig", "NoiseConfig", "OptimizerConfig", "OutputConfig", "RunConfig",
-    "TrainingConfig", "VAEConfig", "apply_overrides", "build_config", "config_hash",
+    "DenoisingVAEConfig", "DiffusionConfig", "NoiseConfig", "OptimizerConfig", "OutputConfig",
+    "RunConfig", "TrainingConfig", "VAEConfig", "apply_overrides", "build_config", "config_hash",
     "dump_config", "load_config", "save_config", "upsampling_plan",
     "warn_if_a_schedule_ends_early",
 ]

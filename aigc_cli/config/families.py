@@ -256,6 +256,71 @@ class DenoisingVAEConfig:
                               f"model.widths entry), got {dataset.image_shape[0]}", key=key)
 
 
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """A diffusion model in EDM's formulation (Karras et al. 2022): a U-Net denoiser
+    D(x; sigma), preconditioned, trained on log-normal noise levels, sampled by an ODE."""
+
+    optimizers: ClassVar[tuple[str, ...]] = ("denoiser",)
+
+    type: str = option("diffusion", "model family (registry name)")
+    widths: tuple[int, ...] = option((64, 128, 128), "U-Net channels at each resolution, "
+                                     "full first; each later level halves the size (odd sizes "
+                                     "round up: 28, 14, 7, 4)", min=1, max=8192)
+    blocks_per_level: int = option(2, "residual blocks at each level, on the way down (the "
+                                   "way up has one more)", min=1, max=64)
+    attention_resolutions: tuple[int, ...] = option(
+        (), "image sizes (e.g. 7 or 8) at which blocks add multi-head self-attention",
+        min=1, max=4096)
+    attention_heads: int = option(4, "heads of each self-attention", min=1, max=64)
+    dropout: float = option(0.0, "dropout inside each residual block", min=0.0, max=0.99)
+    embedding_dim: Optional[int] = option(None, "size of the noise-level (and class) "
+                                          "embedding (default: 4x widths[0])", min=1)
+    sigma_data: float = option(0.5, "std-dev of the data (images in [-1, 1]): sets the "
+                               "preconditioning", min=0.0, min_exclusive=True)
+    p_mean: float = option(-1.2, "mean of log sigma during training (EDM: -1.2)")
+    p_std: float = option(1.2, "std-dev of log sigma during training (EDM: 1.2)", min=0.0,
+                          min_exclusive=True)
+    sigma_min: float = option(0.002, "smallest noise level the sampler visits", min=0.0,
+                              min_exclusive=True)
+    sigma_max: float = option(80.0, "noise level sampling starts from", min=0.0,
+                              min_exclusive=True)
+    rho: float = option(7.0, "curvature of the sampler's noise-level schedule (EDM: 7)",
+                        min=0.0, min_exclusive=True)
+    sampler: Literal["heun", "euler", "dpmpp_2m"] = option(
+        "dpmpp_2m", "ODE sampler `aigc sample` and `aigc eval` use (`--sampler`)")
+    sample_steps: int = option(10, "noise levels the sampler visits (`--steps`); network "
+                               "evaluations per image: this for euler and dpmpp_2m, "
+                               "2x-1 for heun", min=1, max=10000)
+    guidance: float = option(1.0, "class-conditional models: classifier-free guidance "
+                             "weight (0: unconditional, 1: conditional, above 1: stronger; "
+                             "not 1 costs a second evaluation per step)", min=0.0)
+    label_dropout: float = option(0.1, "class-conditional models: share of training "
+                                  "examples shown without their label, so one network is "
+                                  "also the unconditional model guidance needs",
+                                  min=0.0, max=1.0)
+    ema_decay: Optional[float] = option(0.999, "exponential moving average of the weights "
+                                        "(sample, eval and grids use it); null: none",
+                                        min=0.0, max=1.0, min_exclusive=True)
+    num_classes: int = option(0, "class-conditional generation with this many classes (the "
+                              "dataset's labels); 0: unconditional", min=0, max=100000)
+
+    def check(self, dataset: DatasetConfig) -> None:
+        """Trains on clean images (it makes its own noise), in gray or RGB."""
+        if dataset.noise is not None:
+            raise ConfigError("a diffusion model draws its own noise levels; remove "
+                              "dataset.noise", key="dataset.noise")
+        if dataset.image_shape[-1] not in (1, 3):
+            raise ConfigError(f"dataset.channels must be 1 or 3, got {dataset.image_shape[-1]}",
+                              key="dataset.channels")
+        if not self.widths:
+            raise ConfigError("model.widths must list at least one width", key="model.widths")
+        if self.sigma_min >= self.sigma_max:
+            raise ConfigError(f"model.sigma_min ({self.sigma_min}) must be below "
+                              f"model.sigma_max ({self.sigma_max})", key="model.sigma_min")
+
+
 MODEL_CONFIGS: dict[str, type] = {"dcgan": DCGANConfig, "vae": VAEConfig,
                                   "classifier": ClassifierConfig, "denoiser": DenoiserConfig,
-                                  "denoising_vae": DenoisingVAEConfig}
+                                  "denoising_vae": DenoisingVAEConfig,
+                                  "diffusion": DiffusionConfig}

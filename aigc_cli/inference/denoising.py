@@ -180,10 +180,11 @@ def load_denoiser(reference: str | None, channels: int,
         return LoadedDenoiser(load_model_asset(path, precision), BUILTIN_MAX_SIGMA,
                               {"model": f"built-in {name}", "model_sha256": files_sha256([path])})
     trained = load_trained_model(name, precision, also=BUILTIN_NAMES)
-    if trained.config.model.type not in ("denoiser", "denoising_vae"):
+    if trained.config.model.type not in ("denoiser", "denoising_vae", "diffusion"):
         raise InputError(f"--model {name} holds a {trained.config.model.type} model, not a "
-                         "denoiser")
-    return LoadedDenoiser(trained.model, max(np.atleast_1d(trained.config.dataset.noise.sigma)),
+                         "denoiser (or a diffusion model)")
+    noise = trained.config.dataset.noise  # None for diffusion: trained on every level
+    return LoadedDenoiser(trained.model, max(np.atleast_1d(noise.sigma)) if noise else 255.0,
                           {"model": trained.config.model.type,
                            "checkpoint_sha256": checkpoint_sha256(trained.checkpoint)})
 

@@ -22,13 +22,17 @@ def evaluate(source: str | Path, split: str = "test", limit: int | None = None,
     ``metric_names`` picks some of the family's metrics (default: all of them).
     """
     options = options or {}
-    model, result, dataset = _load(str(source), options.get("precision", "float32"))
+    model, result, dataset = _load(str(source), options.get("precision", "float32"),
+                                   options.get("sampling"))
     for name in metric_names or ():
         if name not in model.metric_names:
             raise InputError(f"--metrics: {result['model']} models report "
                              f"{', '.join(model.metric_names)}; '{name}' is not one of them")
+    names = metric_names or model.metric_names
+    if options.get("clean") and hasattr(model, "denoise") and "denoising" not in names:
+        names = ("denoising",)  # a diffusion model is also a Gaussian denoiser
     data = None
-    if model.evaluates_on_split:
+    if model.evaluates_on_split and "denoising" not in names:
         dataset = dataclasses.replace(dataset, split=split)
         full = load_images(dataset)
         labels = None if full.labels is None else full.labels[:limit]
@@ -37,15 +41,15 @@ def evaluate(source: str | Path, split: str = "test", limit: int | None = None,
                        "split": split if dataset.type != "folder" else "folder",
                        "num_images": int(len(data.images))})
     options = {"dataset": dataset, "limit": limit, **options}
-    for name in metric_names or model.metric_names:
+    for name in names:
         result.update(METRICS.get(name)(model, data, options))
     if options.get("cas"):  # on request: it trains a classifier (minutes)
         result.update(METRICS.get("cas")(model, data, options))
     return result
 
 
-def _load(source: str, precision: str):
-    from aigc_cli.inference.trained import load_trained_model
+def _load(source: str, precision: str, sampling: dict | None = None):
+    from aigc_cli.inference.trained import load_trained_model, sampler_record
     from aigc_cli.models.assets import (BUILTIN_DENOISERS, BUILTIN_NAMES, builtin_denoiser_path,
                                         load_model_asset)
     from aigc_cli.models.precision import resolve_inference_precision
@@ -57,14 +61,15 @@ def _load(source: str, precision: str):
         model = load_model_asset(path, precision)
         return model, {"model": f"built-in {source} denoiser",
                        "compute_precision": precision}, None
-    trained = load_trained_model(source, precision, also=BUILTIN_NAMES)
+    trained = load_trained_model(source, precision, also=BUILTIN_NAMES, sampling=sampling)
     manifest = trained.run.read_manifest()
     provenance = {key: manifest[key] for key in PROVENANCE if key in manifest}
     # A private run's guarantee travels with every number measured on it.
     privacy = {"privacy": manifest["privacy"]} if "privacy" in manifest else {}
     return trained.model, {"run_dir": str(trained.run.root), "checkpoint": trained.checkpoint,
                            "step": trained.step, "model": trained.config.model.type,
-                           "compute_precision": precision, **privacy,
+                           "compute_precision": precision, **sampler_record(trained.model),
+                           **privacy,
                            "trained_with": provenance,
                            "evaluated_with": {"aigc": __version__,
                                               "tensorflow": tf.__version__,

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from aigc_cli.data.sources import list_image_files
 from aigc_cli.errors import InputError
 from aigc_cli.inference.provenance import generation_record
-from aigc_cli.inference.trained import TrainedModel, load_trained_model
+from aigc_cli.inference.trained import TrainedModel, load_trained_model, sampler_record
 from aigc_cli.io.files import write_new_files
 from aigc_cli.io.photos import Photo, encode_photo
 from aigc_cli.io.provenance import generated_packet
@@ -145,14 +145,15 @@ def _generator(trained: TrainedModel, class_label: int | None) -> Callable:
 def sample(source: str | Path, count: int, seed: int, out_dir: Path | None,
            grid_path: Path | None, batch_size: int = 250, quiet: bool = False,
            temperature: float = 1.0, truncation: float | None = None,
-           class_label: int | None = None) -> SampleResult:
-    """Generate ``count`` images from the prior; write PNG files and/or one grid."""
-    trained = load_trained_model(source)
+           class_label: int | None = None, sampling: dict | None = None) -> SampleResult:
+    """Generate ``count`` images from the prior; write PNG files and/or one grid.
+    ``sampling``: a diffusion model's steps, sampler and guidance (see TrainedModel)."""
+    trained = load_trained_model(source, sampling=sampling)
     _require_latents(trained)
     latents = sample_latents(count, trained.model.latent_dim, seed, temperature, truncation)
     generate = _generator(trained, class_label)
     packets = _packets(trained, seed=seed, temperature=temperature, truncation=truncation,
-                       **{"class": class_label})
+                       **{"class": class_label}, **sampler_record(trained.model))
     started = time.perf_counter()
     files, images = _write_all(_batched(generate, latents, batch_size), count,
                                out_dir, lambda i: f"sample_{i:06d}.png", quiet, packets)
@@ -164,13 +165,14 @@ def sample(source: str | Path, count: int, seed: int, out_dir: Path | None,
 
 def interpolate(source: str | Path, pairs: int, steps: int, seed: int, out_dir: Path | None,
                 grid_path: Path | None, batch_size: int = 250, quiet: bool = False,
-                temperature: float = 1.0, class_label: int | None = None) -> SampleResult:
+                temperature: float = 1.0, class_label: int | None = None,
+                sampling: dict | None = None) -> SampleResult:
     """``pairs`` rows of ``steps`` images walking between random latents."""
-    trained = load_trained_model(source)
+    trained = load_trained_model(source, sampling=sampling)
     _require_latents(trained)
     latents = interpolation_latents(pairs, steps, trained.model.latent_dim, seed, temperature)
     packets = _packets(trained, seed=seed, temperature=temperature, interpolation_steps=steps,
-                       **{"class": class_label})
+                       **{"class": class_label}, **sampler_record(trained.model))
     files, images = _write_all(
         _batched(_generator(trained, class_label), latents, batch_size), len(latents), out_dir,
         lambda i: f"interpolation_{i // steps:04d}_{i % steps:03d}.png", quiet, packets)

@@ -13,4 +13,5 @@ MODEL_FAMILIES = Registry("model type", {
     "classifier": "aigc_cli.models.classifier:build_classifier",
     "denoiser": "aigc_cli.models.denoiser:build_denoiser",
     "denoising_vae": "aigc_cli.models.denoising_vae:build_denoising_vae",
+    "diffusion": "aigc_cli.models.diffusion:build_diffusion",
 })
