@@ -82,3 +82,16 @@ def test_eval_reports_what_the_latent_holds(tiny_vae_run, runner):
 def test_unknown_metric_for_the_family_is_an_input_error(tiny_vae_run, runner):
     result = runner.invoke(main, ["eval", str(tiny_vae_run), "--metrics", "accuracy"])
     assert result.exit_code == 2 and "vae models report elbo, fid" in result.output
+
+
+def test_gan_json_keeps_the_compute_precision_apart_from_the_manifold_precision(
+        tiny_config, runner):
+    from aigc_cli.training.loop import train
+
+    run = train(tiny_config(steps=2), quiet=True).run_dir
+    result = runner.invoke(main, ["eval", str(run), "--json", "--fid-samples", "60",
+                                  "--limit", "60", "-q", "--precision", "float32"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["compute_precision"] == "float32"
+    assert isinstance(report["precision"], float) and 0.0 <= report["precision"] <= 1.0
