@@ -74,6 +74,8 @@ class TiledDenoiser:
         multiple = model.size_multiple  # tiles start on this grid: the network's strides
         self.multiple = multiple
         self.margin = -(-model.radius // multiple) * multiple
+        # A model with self-attention caps its tile (attention's memory is quadratic).
+        tile = min(tile, getattr(model, "max_tile", None) or tile)
         self.tile = max(tile - tile % multiple, multiple)
         # One graph for every tile shape: traced once (each trace of a deep network costs
         # about a second), measured as fast as shape-specialised graphs.

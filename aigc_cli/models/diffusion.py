@@ -19,7 +19,7 @@ from aigc_cli.config import DiffusionConfig, OptimizerConfig
 from aigc_cli.models import edm
 from aigc_cli.models.base import GenerativeModel
 from aigc_cli.models.optimizers import build_optimizer
-from aigc_cli.models.unet import build_unet, receptive_radius
+from aigc_cli.models.unet import build_unet, level_sizes, receptive_radius
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ class Diffusion(GenerativeModel):
         self.radius = receptive_radius(config)
         # Tiles of ``aigc denoise`` start on the grid of the deepest level's stride.
         self.size_multiple = 2 ** (len(config.widths) - 1)
+        self.max_tile = attention_tile_limit(config, image_shape[0], self.radius)
 
     # -- the denoiser ------------------------------------------------------------------
 
@@ -177,6 +178,22 @@ class Diffusion(GenerativeModel):
     def inference_items(self):
         items = {"denoiser": self.denoiser}
         return {**items, "ema_denoiser": self.ema_denoiser} if self.ema_denoiser else items
+
+
+#: Positions one self-attention may attend over when denoising a photo: its memory grows
+#: with their square (a 1024 px tile at a 7 px model's 7x7 level measured 14 GB).
+MAX_ATTENTION_TOKENS = 64 * 64
+
+
+def attention_tile_limit(config: DiffusionConfig, image_size: int, radius: int) -> int | None:
+    """The largest ``aigc denoise`` tile (its margins of ``radius`` added) whose finest
+    attended level holds at most MAX_ATTENTION_TOKENS positions; None without attention."""
+    sizes = level_sizes(image_size, len(config.widths))
+    attended = [level for level, size in enumerate(sizes) if size in config.attention_resolutions]
+    if not attended:
+        return None
+    side = int(MAX_ATTENTION_TOKENS ** 0.5) * 2 ** min(attended)
+    return max(side - 2 * radius, 32)
 
 
 def build_diffusion(model_config: DiffusionConfig,

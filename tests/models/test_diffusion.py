@@ -219,3 +219,14 @@ def test_a_private_diffusion_run_clips_per_example(tmp_path, idx_folder):
     records = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").open()]
     assert result.step == 2 and "privacy/epsilon" in records[-1]
     assert all(np.isfinite(r["loss"]) for r in records if "loss" in r)
+
+
+def test_attention_caps_the_denoising_tile_so_its_memory_stays_bounded():
+    from aigc_cli.inference.denoising import TiledDenoiser
+    from aigc_cli.models.diffusion import MAX_ATTENTION_TOKENS
+
+    model = _model()  # attention at 14 px: the second level, stride 2
+    runner = TiledDenoiser(model, tile=512)
+    region = runner.tile + 2 * runner.margin
+    assert runner.tile < 512 and (region / 2) ** 2 <= 1.1 * MAX_ATTENTION_TOKENS
+    assert TiledDenoiser(_model(attention_resolutions=()), tile=512).tile == 512
