@@ -167,3 +167,29 @@ def test_a_private_vae_trains_encoder_decoder_and_head(idx_folder, tmp_path, hea
     last = [r for r in records if "neg_elbo" in r][-1]
     assert result.step == 2 and np.isfinite(last["neg_elbo"]) and last["kl_loss"] >= 0
     assert ("auxiliary_loss" in last) is head
+
+
+def test_a_private_step_moves_the_weights_by_clipped_gradients_only(idx_folder, tmp_path):
+    """One SGD step (learning rate 1) of a private run moves the weights by at most
+    (selected examples x clip_norm + noise) / (q N): a gradient that escaped the clip
+    (a variable left out of it) would move them by about its own norm."""
+    from aigc_cli.training.loop import build_session, train
+    from aigc_cli.training.rundir import RunDir
+
+    clip = 1e-4
+    privacy = {"clip_norm": clip, "noise_multiplier": 1e-6, "accountant": "rdp"}
+
+    def config(run_dir):
+        settings = _config(idx_folder, run_dir, privacy, steps=1)
+        settings["optimizer"] = {"classifier": {"type": "sgd", "learning_rate": 1.0}}
+        return build_config(settings)
+
+    def weights(session):
+        return [v.numpy() for v in session.model.classifier.trainable_variables]
+
+    before = weights(build_session(config(tmp_path / "fresh"), RunDir(tmp_path / "fresh"), 0))
+    result = train(config(tmp_path / "run"), quiet=True)
+    after = weights(build_session(config(tmp_path / "run"), RunDir(result.run_dir), 1))
+    moved = np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(after, before)))
+    # At most all 64 images selected, each clipped to `clip`; divided by q N = 8.
+    assert 0.0 < moved <= 64 * clip * 1.001 / 8
