@@ -42,13 +42,17 @@ def _written(tmp_path: Path, data: bytes, name: str) -> Path:
 def test_each_format_carries_the_record_exactly(tmp_path, image_format, channels):
     pixels = np.random.default_rng(0).uniform(size=(9, 7, channels)).astype(np.float32)
     packet = provenance.generated_packet(RECORD)
-    data = encode_photo(pixels, Photo(pixels, None, 8, image_format, xmp=packet))
+    exif = Image.Exif()
+    exif[0x010F] = "Harbour Camera Co"  # Make: the record must not push the EXIF out
+    data = encode_photo(pixels, Photo(pixels, None, 8, image_format, exif=exif.tobytes(),
+                                      xmp=packet))
     found = provenance.read_provenance(_written(tmp_path, data, "image"))
     assert found["record"] == RECORD
     assert found["digital_source_type"] == provenance.GENERATED
     assert found["creator_tool"] == "aigc 9.9"
     with Image.open(io.BytesIO(data)) as image:
         assert image.format == image_format and image.size == (7, 9)
+        assert image.getexif().get(0x010F) == "Harbour Camera Co"
 
 
 def test_the_sampler_png_encoder_carries_it_too(tmp_path):

@@ -168,7 +168,13 @@ def _save_options(like: Photo) -> dict:
     if like.xmp and like.format in ("JPEG", "WEBP"):
         options["xmp"] = like.xmp
     elif like.xmp and like.format == "TIFF":
-        options["tiffinfo"] = {TIFF_XMP_TAG: like.xmp}
+        # One tag set: Pillow drops ``exif`` when ``tiffinfo`` is given.
+        tags = Image.Exif()
+        if like.exif:
+            tags.load(like.exif)
+        tags[TIFF_XMP_TAG] = like.xmp
+        options.pop("exif", None)
+        options["tiffinfo"] = tags
     return options
 
 
