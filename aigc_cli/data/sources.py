@@ -23,6 +23,7 @@ from aigc_cli.data.cifar import DOWNLOAD as CIFAR_DOWNLOAD
 from aigc_cli.data.cifar import read_cifar10
 from aigc_cli.errors import DataError
 from aigc_cli.io.images import IMAGE_FORMATS, IMAGE_SUFFIXES, fit_square, read_image, to_array
+from aigc_cli.runtime import import_tensorflow
 
 log = logging.getLogger("aigc")
 
@@ -180,9 +181,16 @@ def read_idx(path: Path, expected_dims: int) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def _download_with_keras(name: str, split: str) -> ImageSet:
+def _quiet_keras():
+    """Keras, imported the quiet way (a bare `import keras` prints TensorFlow's C++ logs)."""
+    import_tensorflow()
     import keras
 
+    return keras
+
+
+def _download_with_keras(name: str, split: str) -> ImageSet:
+    keras = _quiet_keras()
     loader = {"fashion_mnist": keras.datasets.fashion_mnist, "mnist": keras.datasets.mnist}[name]
     (train_x, train_y), (test_x, test_y) = loader.load_data()
     images, labels = (train_x, train_y) if split == "train" else (test_x, test_y)
@@ -190,8 +198,7 @@ def _download_with_keras(name: str, split: str) -> ImageSet:
 
 
 def _download_cifar10(split: str) -> ImageSet:
-    import keras
-
+    keras = _quiet_keras()
     name, url, md5 = CIFAR_DOWNLOAD
     archive = Path(keras.utils.get_file(name, origin=url, file_hash=md5))
     found = read_cifar10(archive, split)
