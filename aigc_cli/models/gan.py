@@ -231,32 +231,49 @@ class GAN(GenerativeModel):
     def _private_step(self, images, labels, latents):
         """DP-SGD on the discriminator: each row's loss pairs a real image with a fake
         (rows the Poisson sample left empty count for neither); the generator's update
-        reads the discriminator only, as in DP-GAN (Xie et al. 2018)."""
+        reads the discriminator only, as in DP-GAN (Xie et al. 2018).
+
+        Fakes take uniformly drawn labels, not the batch's: which labels the sample
+        holds is private data, and the generator's update is outside the clipped sum.
+        The generator learns on the expected batch size (its rows hold no data, so the
+        padding of the fixed-shape batch would only cost time)."""
         def critic(x, row_labels):
             return self.discriminator(x if row_labels is None else [x, row_labels],
                                       training=True)
 
+        capacity = tf.shape(images)[0]
+        if labels is not None:
+            labels = tf.cast(labels, tf.int32)
+            fake_labels = self.noise.uniform((capacity,), 0, self.num_classes, tf.int32)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        rows = tf.minimum(capacity, int(-(-self.privacy.expected_batch_size // replicas)))
+        g_latents, g_labels = latents[:rows], None if labels is None else fake_labels[:rows]
         with tf.GradientTape() as g_tape:
-            fakes = self._run_generator(self.generator, latents, labels, training=True)
-            fake_logits = critic(self._augment(fakes), labels)
+            g_fakes = self._run_generator(self.generator, g_latents, g_labels, training=True)
+            fake_logits = critic(self._augment(g_fakes), g_labels)
             # Every loss's generator term reads the fake logits only.
             g_loss = replica_mean(self.gan_losses(fake_logits, fake_logits)[1])
             if self.mode_seeking:
                 g_loss += self.mode_seeking * replica_mean(
-                    mode_seeking_terms(fakes, latents, labels))
+                    mode_seeking_terms(g_fakes, g_latents, g_labels))
         self._apply(g_tape, g_loss, self.generator, self.g_optimizer)
+        # The discriminator's rows beyond the generator's: fakes made before its update.
+        fakes = tf.concat([g_fakes, self._run_generator(
+            self.generator, latents[rows:], None if labels is None else fake_labels[rows:],
+            training=True)], 0)
 
         def d_losses(real, fake, *row_labels):
-            row_labels = row_labels[0] if row_labels else None
-            real_logits = critic(self._augment(real), row_labels)
-            fake_logits = critic(self._augment(fake), row_labels)
+            real_labels, fake_labels = row_labels if row_labels else (None, None)
+            real_logits = critic(self._augment(real), real_labels)
+            fake_logits = critic(self._augment(fake), fake_labels)
             losses = self.gan_losses(real_logits, fake_logits)[0][:, 0]
-            penalties = self._penalties(lambda x: critic(x, row_labels), real, fake)
+            penalties = self._penalties(lambda x: critic(x, real_labels), real, fake)
             losses += sum(penalties.values(), tf.zeros_like(losses))
             return losses, {"d_real": tf.sigmoid(real_logits), "d_fake": tf.sigmoid(fake_logits),
                             **penalties}
 
-        inputs = (images, tf.stop_gradient(fakes)) + ((labels,) if labels is not None else ())
+        inputs = (images, tf.stop_gradient(fakes)) + (
+            (labels, fake_labels) if labels is not None else ())
         d_loss, _, outputs = self.minimize(self.d_optimizer, d_losses, inputs,
                                            self.discriminator.trainable_variables)
         return {"d_loss": d_loss, "g_loss": g_loss,

@@ -193,3 +193,28 @@ def test_a_private_step_moves_the_weights_by_clipped_gradients_only(idx_folder, 
     moved = np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(after, before)))
     # At most all 64 images selected, each clipped to `clip`; divided by q N = 8.
     assert 0.0 < moved <= 64 * clip * 1.001 / 8
+
+
+def test_a_private_gans_generator_update_reads_no_training_data(idx_folder, tmp_path):
+    """The generator's update is outside the clipped sum, so it may not depend on the
+    batch: not its images, not its labels, not which rows the sample selected."""
+    from aigc_cli.training.loop import build_session
+    from aigc_cli.training.rundir import RunDir
+
+    from conftest import TINY_MODEL
+
+    config = build_config(_config(idx_folder, tmp_path / "run",
+                                  model={**TINY_MODEL, "num_classes": 10}, steps=1))
+    rng = np.random.default_rng(0)
+
+    def generator_after_one_step(name):
+        model = build_session(config, RunDir(tmp_path / name), 0).model
+        capacity = 16
+        images = tf.constant(rng.uniform(-1, 1, (capacity, 28, 28, 1)), tf.float32)
+        labels = tf.constant(rng.integers(0, 10, capacity), tf.int32)
+        mask = tf.constant(rng.integers(0, 2, capacity), tf.float32)
+        model.private_train_step(((images, labels), mask))
+        return [w.numpy() for w in model.generator.trainable_variables]
+
+    first, second = generator_after_one_step("a"), generator_after_one_step("b")
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
