@@ -15,10 +15,10 @@ import tensorflow as tf
 from keras import layers
 
 from aigc_cli.config import DenoisingVAEConfig, OptimizerConfig
-from aigc_cli.models.base import GenerativeModel, replica_mean
+from aigc_cli.models.base import GenerativeModel
 from aigc_cli.models.denoiser import Denoiser, noise_level_map
 from aigc_cli.models.layers import conv_block
-from aigc_cli.models.optimizers import build_optimizer, minimize
+from aigc_cli.models.optimizers import build_optimizer
 from aigc_cli.models.latents import gaussian_kl_per_dim
 from aigc_cli.models.vae import free_bits_kl, gaussian_log_likelihood
 
@@ -51,6 +51,7 @@ class DenoisingVAE(GenerativeModel):
     selection_metric = ("denoising", "psnr", "max")
     serving = ("denoise",)
     evaluates_on_split = False
+    private_networks = {"encoder": "model", "decoder": "model"}
 
     def __init__(self, encoder, decoder, optimizer, config: DenoisingVAEConfig, seed: int):
         super().__init__(name="denoising_vae")
@@ -61,7 +62,8 @@ class DenoisingVAE(GenerativeModel):
         self.free_bits = config.free_bits
         self.log_scale = math.log(config.reconstruction_scale)
         self.noise = tf.random.Generator.from_seed(seed)
-        levels = len(config.widths)
+        levels = self.levels = len(config.widths)
+        self.latent_channels = config.latent_channels
         self.size_multiple = 2 ** levels
         # Half-width of what one output pixel sees, through every conv of both networks.
         reach = (config.kernel_size // 2) * (2 * (2 ** levels - 1) + 2 ** levels)
@@ -77,25 +79,35 @@ class DenoisingVAE(GenerativeModel):
 
     def train_step(self, batch):
         noisy, clean, sigma = batch
-        with tf.GradientTape() as tape:
+        # The reparameterisation noise is drawn outside the loss, so a private step's
+        # per-example map gives each example its own (see VAE.train_step).
+        count, height, width = tf.unstack(tf.shape(noisy)[:3])
+        for _ in range(self.levels):  # each level halves, rounding up ("same" padding)
+            height, width = (height + 1) // 2, (width + 1) // 2
+        epsilon = self.noise.normal(tf.stack([count, height, width, self.latent_channels]))
+
+        def losses(noisy, clean, sigma, epsilon):
             z_mean, z_log_var = self._posterior(noisy, sigma, training=True)
-            z = z_mean + tf.exp(0.5 * z_log_var) * self.noise.normal(tf.shape(z_mean))
-            mean = self.decoder(z, training=True)
+            mean = self.decoder(z_mean + tf.exp(0.5 * z_log_var) * epsilon, training=True)
             reconstruction = -gaussian_log_likelihood(clean, mean, tf.fill(tf.shape(mean),
                                                                            self.log_scale))
             kl_per_channel = tf.reduce_sum(gaussian_kl_per_dim(z_mean, z_log_var), axis=[1, 2])
             kl = tf.reduce_sum(kl_per_channel, axis=-1)
             charged = kl
-            if self.free_bits:  # one group per channel, its floor scaled by the positions
+            if self.free_bits:  # one group per channel, its floor scaled by the positions;
+                # the floor reads the batch's mean, one example's in a private run
                 positions = tf.cast(tf.reduce_prod(tf.shape(z_mean)[1:3]), kl.dtype)
                 charged = free_bits_kl(kl_per_channel, kl_per_channel.shape[-1],
                                        self.free_bits * positions)
-            loss = replica_mean(reconstruction + self.beta * charged)
+            squared_error = tf.reduce_mean(tf.square(self.decoder(z_mean) - clean),
+                                           axis=[1, 2, 3])
+            psnr = -10.0 * tf.math.log(tf.maximum(squared_error, 1e-10)) / tf.math.log(10.0)
+            return reconstruction + self.beta * charged, {"kl_loss": kl, "psnr": psnr}
+
         variables = self.encoder.trainable_variables + self.decoder.trainable_variables
-        minimize(self.denoising_vae_optimizer, tape, loss, variables)
-        squared_error = tf.reduce_mean(tf.square(self.decoder(z_mean) - clean), axis=[1, 2, 3])
-        psnr = -10.0 * tf.math.log(tf.maximum(squared_error, 1e-10)) / tf.math.log(10.0)
-        return {"loss": loss, "kl_loss": replica_mean(kl), "psnr": replica_mean(psnr)}
+        loss, _, outputs = self.minimize(self.denoising_vae_optimizer, losses,
+                                         (noisy, clean, sigma, epsilon), variables)
+        return {"loss": loss, **{name: self.batch_mean(value) for name, value in outputs.items()}}
 
     preview = Denoiser.preview
 

@@ -80,12 +80,15 @@ def test_a_resume_with_other_privacy_settings_is_refused(idx_folder, tmp_path, r
 
 
 @pytest.mark.slow
-def test_a_private_denoiser_trains_on_poisson_sampled_patches(tmp_path):
+@pytest.mark.parametrize("model", [
+    {"type": "denoiser", "depth": 3, "width": 4, "batch_norm": False},
+    {"type": "denoising_vae", "widths": [4, 8], "latent_channels": 2, "free_bits": 0.1}])
+def test_a_private_denoiser_trains_on_poisson_sampled_patches(tmp_path, model):
     from aigc_cli.training.loop import train
 
     data = make_photo_folder(tmp_path / "clean", count=12)
     config = build_config({
-        "model": {"type": "denoiser", "depth": 3, "width": 4, "batch_norm": False},
+        "model": model,
         "dataset": {"type": "folder", "path": str(data), "channels": 1, "patch_size": 16,
                     "noise": {"sigma": [0, 55]}},
         "training": {"batch_size": 4, "steps": 2, "log_every": 1, "sample_every": 2,
@@ -94,6 +97,8 @@ def test_a_private_denoiser_trains_on_poisson_sampled_patches(tmp_path):
     result = train(config, quiet=True)
     manifest = json.loads((result.run_dir / "manifest.json").read_text())["privacy"]
     assert result.step == 2 and manifest["training_images"] == 12
+    records = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").open()]
+    assert all(np.isfinite(r["loss"]) and np.isfinite(r["psnr"]) for r in records if "loss" in r)
 
 
 def test_privacy_command_reports_the_plan(idx_folder, tmp_path, runner):
