@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Issue 23's targets: configs/fashion_mnist_diffusion.yaml against configs/fashion_mnist_gan.yaml,
-# the same wall-clock training budget each (BUDGET seconds, default 30 minutes), one after
-# the other (never at once: two jobs halve each other on 2 cores); then FID of FID_SAMPLES
-# samples against the test split in the shipped classifier's features: the GAN once, the
-# diffusion model at each sampler budget in NFES (network evaluations per image, DPM-Solver++
-# (2M): NFE = steps), with the wall time `aigc sample` takes for 10,000 images at each.
-# Writes OUT/table.md and both sample grids.
+# Issue 23's targets: configs/fashion_mnist_diffusion.yaml against configs/fashion_mnist_gan.yaml
+# and configs/fashion_mnist_vae.yaml, the same wall-clock training budget each (BUDGET seconds,
+# default 30 minutes), one after the other (never at once: two jobs halve each other on 2
+# cores). Then FID of FID_SAMPLES samples against the test split in the shipped classifier's
+# features: the GAN and the VAE once, the diffusion model at each sampler budget in NFES
+# (network evaluations per image; DPM-Solver++(2M): NFE = steps), each with the wall time its
+# model took to generate them (`sampling_seconds`); the diffusion model as a denoiser on
+# BSD68 at sigma 25 beside the built-in gray denoiser; one figure of the three models' samples
+# side by side. A run dir that holds its finished run is measured, not retrained.
+# Writes OUT/table.md and OUT/samples_side_by_side.png.
 #   AIGC_DATA_DIR=../shared/data bash benchmarks/diffusion_benchmark.sh
 set -euo pipefail
 BUDGET=${BUDGET:-1800}
@@ -13,38 +16,61 @@ OUT=${OUT:-runs/bench_diffusion}
 FID_SAMPLES=${FID_SAMPLES:-10000}
 NFES=${NFES:-5 10 20 50 100}
 SAMPLER=${SAMPLER:-dpmpp_2m}
+DATA=${AIGC_DATA_DIR:-../shared/data}
 mkdir -p "$OUT"
-for config in configs/fashion_mnist_gan.yaml configs/fashion_mnist_diffusion.yaml; do
-  name=$(basename "$config" .yaml)
+for name in gan vae diffusion; do
   if [ ! -d "$OUT/$name/checkpoints" ]; then
-    aigc train "$config" --run-dir "$OUT/$name" --set training.max_seconds="$BUDGET" \
-      --set training.steps=1000000 -q
+    aigc train "configs/fashion_mnist_$name.yaml" --run-dir "$OUT/$name" \
+      --set training.max_seconds="$BUDGET" --set training.steps=1000000 -q
   fi
 done
-aigc eval "$OUT/fashion_mnist_gan" --json --fid-samples "$FID_SAMPLES" -q > "$OUT/gan_eval.json"
-aigc sample "$OUT/fashion_mnist_gan" -n 100 --grid "$OUT/gan_samples.png" -q --overwrite
-for nfe in $NFES; do
-  aigc eval "$OUT/fashion_mnist_diffusion" --json --fid-samples "$FID_SAMPLES" \
-    --sampler "$SAMPLER" --steps "$nfe" -q > "$OUT/diffusion_eval_$nfe.json"
-  started=$(date +%s)
-  aigc sample "$OUT/fashion_mnist_diffusion" -n 10000 --sampler "$SAMPLER" --steps "$nfe" \
-    --out "$OUT/diffusion_samples_$nfe" -q --overwrite
-  echo $(( $(date +%s) - started )) > "$OUT/diffusion_sample_seconds_$nfe"
+for name in gan vae; do
+  aigc eval "$OUT/$name" --json --fid-samples "$FID_SAMPLES" -q > "$OUT/${name}_eval.json"
+  aigc sample "$OUT/$name" -n 100 --grid "$OUT/${name}_samples.png" -q --overwrite
 done
-aigc sample "$OUT/fashion_mnist_diffusion" -n 100 --steps 10 --sampler "$SAMPLER" \
+for nfe in $NFES; do
+  aigc eval "$OUT/diffusion" --json --fid-samples "$FID_SAMPLES" --sampler "$SAMPLER" \
+    --steps "$nfe" -q > "$OUT/diffusion_eval_$nfe.json"
+done
+aigc sample "$OUT/diffusion" -n 100 --steps 10 --sampler "$SAMPLER" \
   --grid "$OUT/diffusion_samples.png" -q --overwrite
+for denoiser in "$OUT/diffusion" gray; do
+  aigc eval "$denoiser" --clean "$DATA/denoise/test/BSD68" --sigma 25 --json -q \
+    > "$OUT/denoise_$(basename "$denoiser").json"
+done
 python - "$OUT" $NFES <<'PY' | tee "$OUT/table.md"
 import json, sys
+from PIL import Image
 out, nfes = sys.argv[1], sys.argv[2:]
-gan = json.load(open(f"{out}/gan_eval.json"))
-print("| model | NFE | FID | KID | precision | recall | seconds for 10,000 samples |")
+load = lambda name: json.load(open(f"{out}/{name}.json"))
+print("| model | NFE | FID | KID | precision | recall | seconds for the samples |")
 print("|---|---|---|---|---|---|---|")
-print(f"| GAN (step {gan['step']}) | 1 | {gan['fid']:.2f} | {gan['kid']:.2f} "
-      f"| {gan['precision']:.2f} | {gan['recall']:.2f} | - |")
+for name in ("gan", "vae"):
+    result = load(f"{name}_eval")
+    print(f"| {name.upper()} (step {result['step']}) | 1 | {result['fid']:.2f} "
+          f"| {result['kid']:.2f} | {result['precision']:.2f} | {result['recall']:.2f} "
+          f"| {result['sampling_seconds']:.0f} |")
+fids = {}
 for nfe in nfes:
-    result = json.load(open(f"{out}/diffusion_eval_{nfe}.json"))
-    seconds = float(open(f"{out}/diffusion_sample_seconds_{nfe}").read())
+    result = load(f"diffusion_eval_{nfe}")
+    fids[result["nfe"]] = result["fid"]
     print(f"| diffusion (step {result['step']}, {result['sampler']}) | {result['nfe']} "
           f"| {result['fid']:.2f} | {result['kid']:.2f} | {result['precision']:.2f} "
-          f"| {result['recall']:.2f} | {seconds:.0f} |")
+          f"| {result['recall']:.2f} | {result['sampling_seconds']:.0f} |")
+if 10 in fids and 100 in fids:
+    print(f"\nFID at 10 evaluations / FID at 100: {fids[10] / fids[100]:.2f}")
+print("\n| BSD68, sigma 25 | PSNR | SSIM | seconds per image |\n|---|---|---|---|")
+for name in ("diffusion", "gray"):
+    result = load(f"denoise_{name}")
+    print(f"| {name} | {result['psnr']:.2f} | {result['ssim']:.4f} "
+          f"| {result['seconds_per_image']:.2f} |")
+grids = [Image.open(f"{out}/{name}_samples.png") for name in ("gan", "vae", "diffusion")]
+gap = 8
+figure = Image.new(grids[0].mode, (sum(g.width for g in grids) + gap * 2,
+                                   max(g.height for g in grids)), 255)
+left = 0
+for grid in grids:
+    figure.paste(grid, (left, 0))
+    left += grid.width + gap
+figure.save(f"{out}/samples_side_by_side.png")
 PY

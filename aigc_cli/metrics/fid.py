@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -79,23 +81,34 @@ def reference_statistics(extractor: FeatureExtractor, images: np.ndarray,
     return mu, sigma
 
 
+class GeneratedSamples(NamedTuple):
+    """Prior samples through a feature extractor, and the time their generation took."""
+
+    features: np.ndarray
+    logits: np.ndarray
+    images: np.ndarray | None  # uint8, only when kept
+    seconds: float  # in the model's generate alone, not the extractor
+
+
 def generated_features(model, extractor: FeatureExtractor, count: int, seed: int,
                        batch_size: int = 500, quiet: bool = True,
-                       keep_images: bool = False) -> tuple[np.ndarray, ...]:
+                       keep_images: bool = False) -> GeneratedSamples:
     """Features and class logits of ``count`` prior samples of ``model`` (latents from
     ``seed``), and with ``keep_images`` the uint8 samples too."""
     generate = tf.function(model.generate, reduce_retracing=True)
     rng = np.random.default_rng(seed)
-    features, logits, kept = [], [], []
+    features, logits, kept, seconds = [], [], [], 0.0
     for start in progress(range(0, count, batch_size), "fid samples", quiet, unit="batch"):
         latents = rng.standard_normal((min(batch_size, count - start), model.latent_dim))
+        started = time.perf_counter()
         images = to_uint8(generate(tf.constant(latents, tf.float32)).numpy())
+        seconds += time.perf_counter() - started
         batch_features, batch_logits = extractor.features_and_logits(images)
         features.append(batch_features)
         logits.append(batch_logits)
         kept.extend([images] if keep_images else [])
-    found = (np.concatenate(features), np.concatenate(logits))
-    return found + (np.concatenate(kept),) if keep_images else found
+    return GeneratedSamples(np.concatenate(features), np.concatenate(logits),
+                            np.concatenate(kept) if keep_images else None, seconds)
 
 
 def sample_quality(model, extractor: FeatureExtractor, real_images: np.ndarray, count: int,
@@ -104,11 +117,14 @@ def sample_quality(model, extractor: FeatureExtractor, real_images: np.ndarray, 
                    pairs_path: Path | None = None) -> dict:
     """FID, KID, precision/recall and Inception Score of ``count`` samples vs ``real_images``;
     with ``train_images``, the memorization audits too (``real_images`` held out), and
-    with ``pairs_path`` a PNG grid of the closest (sample, training image) pairs."""
-    fake_features, fake_logits, *samples = generated_features(
-        model, extractor, count, seed, quiet=quiet, keep_images=pairs_path is not None)
-    return feature_quality(extractor, real_images, fake_features, fake_logits, cache_dir,
-                           nearest, train_images, pairs_path, samples[0] if samples else None)
+    with ``pairs_path`` a PNG grid of the closest (sample, training image) pairs. The
+    generation's wall time (``sampling_seconds``, the first batch's tracing included) is
+    what these samples cost."""
+    generated = generated_features(model, extractor, count, seed, quiet=quiet,
+                                   keep_images=pairs_path is not None)
+    quality = feature_quality(extractor, real_images, generated.features, generated.logits,
+                              cache_dir, nearest, train_images, pairs_path, generated.images)
+    return {**quality, "sampling_seconds": generated.seconds}
 
 
 def feature_quality(extractor: FeatureExtractor, real_images: np.ndarray,

@@ -66,6 +66,7 @@ def test_gan_fid_with_a_trained_feature_extractor(classifier_run, tiny_config, r
     report = json.loads(result.stdout)
     assert report["fid"] > 0 and report["fid_samples"] == 40
     assert report["fid_feature_extractor"].startswith("classifier:")
+    assert 0 < report["sampling_seconds"] < 60  # generating the 40, not the whole eval
     # the memorization audit against the training split, in the same features: an
     # untrained generator's blobs are far from every training image
     assert np.isfinite(report["memorization_ct"])
