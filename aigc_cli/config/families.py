@@ -294,7 +294,7 @@ class DiffusionConfig:
                                "2x-1 for heun", min=1, max=10000)
     guidance: float = option(1.0, "class-conditional models: classifier-free guidance "
                              "weight (0: unconditional, 1: conditional, above 1: stronger; "
-                             "not 1 costs a second evaluation per step)", min=0.0)
+                             "other than 0 or 1 costs a second evaluation per step)", min=0.0)
     label_dropout: float = option(0.1, "class-conditional models: share of training "
                                   "examples shown without their label, so one network is "
                                   "also the unconditional model guidance needs",

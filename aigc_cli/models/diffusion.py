@@ -31,8 +31,9 @@ class SamplingSettings:
     guidance: float
 
     def evaluations(self, conditional: bool) -> int:
-        """Network evaluations per image (guidance not 1 evaluates twice per level)."""
-        doubled = conditional and self.guidance != 1.0
+        """Network evaluations per image: guidance other than 0 (the unconditional
+        model alone) and 1 (the conditional alone) evaluates both at each level."""
+        doubled = conditional and self.guidance not in (0.0, 1.0)
         return edm.evaluations(self.sampler, self.steps) * (2 if doubled else 1)
 
 

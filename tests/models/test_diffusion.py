@@ -12,7 +12,7 @@ import tensorflow as tf
 from aigc_cli.cli import main
 from aigc_cli.config import DiffusionConfig, OptimizerConfig, build_config
 from aigc_cli.models import edm
-from aigc_cli.models.diffusion import build_diffusion
+from aigc_cli.models.diffusion import SamplingSettings, build_diffusion
 from aigc_cli.models.unet import build_unet, level_sizes
 
 from conftest import randomize_weights, tiny_config_dict
@@ -87,6 +87,11 @@ def test_samplers_reach_gaussian_data(sampler, steps):
     start = 80.0 * tf.random.stateless_normal((20000, 1), (3, 4))
     samples = edm.sample(_exact_denoiser, start, edm.sigma_schedule(steps, 0.002, 80.0, 7.0),
                          sampler).numpy()
+    # the exact flow maps x_T to MU + S / sqrt(S^2 + 80^2) (x_T - MU): each sample, not
+    # only the moments, is checked against where the ODE takes its own start
+    gain = S / math.sqrt(S * S + 80.0 ** 2)
+    exact = MU + gain * (start.numpy() - MU)
+    assert np.abs(samples - exact).max() < 0.01 * np.ptp(exact)  # 1% of the spread
     assert samples.mean() == pytest.approx(MU, abs=0.01)
     assert samples.std() == pytest.approx(S * start.numpy().std() / 80.0, rel=0.01)
 
@@ -109,6 +114,19 @@ def test_guidance_zero_is_the_unconditional_model_and_one_the_conditional():
     np.testing.assert_allclose(model.guided(x, 1.5, labels, 1.0), conditional, atol=1e-6)
     np.testing.assert_allclose(model.guided(x, 1.5, labels, 2.5),
                                unconditional + 2.5 * (conditional - unconditional), atol=1e-4)
+    # the batched path (both halves in one call) near each end meets its shortcut: its
+    # halves are in the right order and its "no label" class is the unconditional model
+    np.testing.assert_allclose(model.guided(x, 1.5, labels, 1e-5), unconditional, atol=1e-4)
+    np.testing.assert_allclose(model.guided(x, 1.5, labels, 1 - 1e-5), conditional, atol=1e-4)
+
+
+def test_network_evaluations_per_image_count_guidance_only_where_it_doubles_the_batch():
+    settings = lambda guidance: SamplingSettings("dpmpp_2m", 10, guidance)
+    assert settings(0.0).evaluations(conditional=True) == 10  # the unconditional model alone
+    assert settings(1.0).evaluations(conditional=True) == 10
+    assert settings(2.0).evaluations(conditional=True) == 20
+    assert settings(2.0).evaluations(conditional=False) == 10
+    assert SamplingSettings("heun", 10, 2.0).evaluations(conditional=True) == 38
 
 
 @pytest.mark.parametrize("size", [28, 32, 13])
