@@ -181,14 +181,19 @@ def test_the_saved_model_generates_what_the_run_does(tmp_path, idx_folder, runne
                               {**TINY_DIFFUSION, "num_classes": 10}, steps=2)
     run = train(build_config(config), quiet=True).run_dir
     out = tmp_path / "export"
-    result = runner.invoke(main, ["export", str(run), "--out", str(out)])
+    result = runner.invoke(main, ["export", str(run), "--out", str(out), "--steps", "3",
+                                  "--sampler", "euler"])
     assert result.exit_code == 0, result.output
     serving = tf.saved_model.load(str(out)).signatures["serving_default"]
     latents = tf.random.stateless_normal((2, 28 * 28), (7, 8))
     labels = tf.constant([3, 9])
-    expected = load_trained_model(run).model.generate(latents, labels)
-    np.testing.assert_allclose(serving(latents=latents, labels=labels)["images"], expected,
-                               atol=1e-5)
+    chosen = {"steps": 3, "sampler": "euler"}
+    expected = load_trained_model(run, sampling=chosen).model.generate(latents, labels)
+    exported = serving(latents=latents, labels=labels)["images"]
+    np.testing.assert_allclose(exported, expected, atol=1e-5)
+    # the flags reached the signature: the config's own sampler draws other images
+    default = load_trained_model(run).model.generate(latents, labels)
+    assert np.abs(exported - default).max() > 1e-3
 
 
 def test_denoise_maps_photo_units_onto_the_model_and_back():
