@@ -7,7 +7,7 @@
 # (network evaluations per image; DPM-Solver++(2M): NFE = steps), each with the wall time its
 # model took to generate them (`sampling_seconds`); the diffusion model as a denoiser on
 # BSD68 at sigma 25 beside the built-in gray denoiser; one figure of the three models' samples
-# side by side. A run dir that holds its finished run is measured, not retrained.
+# side by side. Resumable: what is finished is kept.
 # Writes OUT/table.md and OUT/samples_side_by_side.png.
 #   AIGC_DATA_DIR=../shared/data bash benchmarks/diffusion_benchmark.sh
 set -euo pipefail
@@ -18,25 +18,35 @@ NFES=${NFES:-5 10 20 50 100}
 SAMPLER=${SAMPLER:-dpmpp_2m}
 DATA=${AIGC_DATA_DIR:-../shared/data}
 mkdir -p "$OUT"
-for name in gan vae diffusion; do
-  if [ ! -d "$OUT/$name/checkpoints" ]; then
+# A finished run leaves train_seconds; a measurement is kept once written. An interrupted
+# benchmark resumes where it stopped (an interrupted training resumes from its checkpoint,
+# its budget counted afresh: delete its run dir for a clean figure).
+for name in diffusion gan vae; do
+  if [ ! -f "$OUT/$name/train_seconds" ]; then
+    started=$(date +%s)
     aigc train "configs/fashion_mnist_$name.yaml" --run-dir "$OUT/$name" \
       --set training.max_seconds="$BUDGET" --set training.steps=1000000 -q
+    echo $(( $(date +%s) - started )) > "$OUT/$name/train_seconds"
   fi
 done
+measure() {  # measure NAME COMMAND...: COMMAND's output to OUT/NAME.json, once
+  [ -s "$OUT/$1.json" ] && return
+  local name=$1; shift
+  "$@" > "$OUT/$name.json.part" && mv "$OUT/$name.json.part" "$OUT/$name.json"
+}
 for name in gan vae; do
-  aigc eval "$OUT/$name" --json --fid-samples "$FID_SAMPLES" -q > "$OUT/${name}_eval.json"
+  measure "${name}_eval" aigc eval "$OUT/$name" --json --fid-samples "$FID_SAMPLES" -q
   aigc sample "$OUT/$name" -n 100 --grid "$OUT/${name}_samples.png" -q --overwrite
-done
-for nfe in $NFES; do
-  aigc eval "$OUT/diffusion" --json --fid-samples "$FID_SAMPLES" --sampler "$SAMPLER" \
-    --steps "$nfe" -q > "$OUT/diffusion_eval_$nfe.json"
 done
 aigc sample "$OUT/diffusion" -n 100 --steps 10 --sampler "$SAMPLER" \
   --grid "$OUT/diffusion_samples.png" -q --overwrite
 for denoiser in "$OUT/diffusion" gray; do
-  aigc eval "$denoiser" --clean "$DATA/denoise/test/BSD68" --sigma 25 --json -q \
-    > "$OUT/denoise_$(basename "$denoiser").json"
+  measure "denoise_$(basename "$denoiser")" aigc eval "$denoiser" \
+    --clean "$DATA/denoise/test/BSD68" --sigma 25 --json -q
+done
+for nfe in $NFES; do
+  measure "diffusion_eval_$nfe" aigc eval "$OUT/diffusion" --json \
+    --fid-samples "$FID_SAMPLES" --sampler "$SAMPLER" --steps "$nfe" -q
 done
 python - "$OUT" $NFES <<'PY' | tee "$OUT/table.md"
 import json, sys

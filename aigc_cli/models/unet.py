@@ -22,8 +22,13 @@ SKIP_SCALE = math.sqrt(0.5)  # keeps a residual sum's variance that of its input
 
 
 def group_count(channels: int) -> int:
-    """32 groups where the channels allow (Wu & He 2018's default), fewer otherwise."""
-    return next(g for g in (32, 16, 8, 4, 2, 1) if channels % g == 0)
+    """Up to 32 groups of at least 4 channels (EDM's ``GroupNorm``: min(32, C // 4)), so
+    a narrow layer's norm is not per-channel instance norm, which would erase each
+    channel's mean: the image's brightness and colour the denoiser must keep."""
+    groups = max(min(32, channels // 4), 1)
+    while channels % groups:
+        groups -= 1
+    return groups
 
 
 class PositionalEmbedding(layers.Layer):
