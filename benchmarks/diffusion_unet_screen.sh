@@ -10,16 +10,15 @@ CONFIG=${CONFIG:-configs/fashion_mnist_diffusion.yaml}
 mkdir -p "$OUT"
 variants=(
   "base|"
-  "w32-64-96_b1|--set model.blocks_per_level=1"
-  "w32-64-64_b1_noattn|--set model.widths=[32,64,64] --set model.blocks_per_level=1 --set model.attention_resolutions=[]"
-  "w32-64_b1|--set model.widths=[32,64] --set model.blocks_per_level=1 --set model.attention_resolutions=[]"
-  "w64-128_b1|--set model.widths=[64,128] --set model.blocks_per_level=1 --set model.attention_resolutions=[]"
+  "w32-64-96_b2_attn7|--set model.widths=[32,64,96] --set model.blocks_per_level=2 --set model.attention_resolutions=[7]"
   "base_float32|--set training.precision=float32"
+  "w32-64_b1|--set model.widths=[32,64]"
+  "w64-128-128_b1|--set model.widths=[64,128,128]"
 )
 for variant in "${variants[@]}"; do
   name=${variant%%|*}
   read -r -a extra <<< "${variant#*|}"
-  [ -f "$OUT/$name.json" ] || aigc bench "$CONFIG" "${extra[@]}" --steps 10 --warmup 3 \
+  [ -f "$OUT/$name.json" ] || aigc bench "$CONFIG" "${extra[@]}" --steps ${STEPS:-10} --warmup 3 \
     --rounds 2 --json -q > "$OUT/$name.json"
 done
 python - "$OUT" "${variants[@]%%|*}" <<'PY' | tee "$OUT/screen.md"

@@ -147,3 +147,9 @@ def replica_mean(values: tf.Tensor) -> tf.Tensor:
     """Mean over this replica's examples, scaled so replicas sum to the global mean."""
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return tf.reduce_mean(values) / tf.cast(replicas, values.dtype)
+
+
+def update_average(average: keras.Model, live: keras.Model, decay) -> None:
+    """One step of an exponential moving average of ``live``'s weights into ``average``."""
+    for averaged, current in zip(average.trainable_variables, live.trainable_variables):
+        averaged.assign(decay * averaged + (1.0 - decay) * current)

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from aigc_cli.config import DiffusionConfig, OptimizerConfig
 from aigc_cli.models import edm
-from aigc_cli.models.base import GenerativeModel
+from aigc_cli.models.base import GenerativeModel, update_average
 from aigc_cli.models.optimizers import build_optimizer
 from aigc_cli.models.unet import build_unet, level_sizes, receptive_radius
 
@@ -133,10 +133,12 @@ class Diffusion(GenerativeModel):
     def after_step(self):
         if not self.ema_denoiser:
             return
-        decay = self.config.ema_decay
-        for average, current in zip(self.ema_denoiser.trainable_variables,
-                                    self.denoiser.trainable_variables):
-            average.assign(decay * average + (1.0 - decay) * current)
+        # tf.train.ExponentialMovingAverage's num_updates rule: the average forgets fast
+        # early on, so the first steps' far-from-trained weights do not linger in it (at
+        # 0.999 from the start, 12% of a 3,000-step run's average is its first 1,000 steps).
+        step = tf.cast(self.denoiser_optimizer.iterations, tf.float32)
+        decay = tf.minimum(self.config.ema_decay, (1.0 + step) / (10.0 + step))
+        update_average(self.ema_denoiser, self.denoiser, decay)
 
     # -- sampling and denoising --------------------------------------------------------
 

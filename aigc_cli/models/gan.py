@@ -15,7 +15,7 @@ from keras import layers
 
 from aigc_cli.config import DCGANConfig, OptimizerConfig, upsampling_plan
 from aigc_cli.models.augment import diff_augment
-from aigc_cli.models.base import GenerativeModel, replica_mean
+from aigc_cli.models.base import GenerativeModel, replica_mean, update_average
 from aigc_cli.models.layers import MinibatchStdDev, conv_block, dense_block, spectral
 from aigc_cli.models.optimizers import build_optimizer, loss_scale, minimize
 
@@ -321,9 +321,7 @@ class GAN(GenerativeModel):
     def after_step(self):
         if not self.ema_generator:
             return
-        for average, current in zip(self.ema_generator.trainable_variables,
-                                    self.generator.trainable_variables):
-            average.assign(self.ema_decay * average + (1.0 - self.ema_decay) * current)
+        update_average(self.ema_generator, self.generator, self.ema_decay)
 
     def prepare_inference(self, batches: int = 10, batch_size: int = 256):
         """Standing batch-norm statistics for the averaged generator (as BigGAN does):

@@ -101,7 +101,11 @@ class MaskedConv2D(layers.Conv2D):
         self.mask = ops.convert_to_tensor(mask)
 
     def call(self, inputs):
-        outputs = self.convolution_op(inputs, self.kernel * self.mask)
+        # Cast both: Keras promotes a bfloat16 kernel times the float32 mask to float32,
+        # which the convolution of a bfloat16 input refuses.
+        kernel = ops.cast(self.kernel, self.compute_dtype) * ops.cast(self.mask,
+                                                                     self.compute_dtype)
+        outputs = self.convolution_op(inputs, kernel)
         if self.use_bias:
             outputs = outputs + self.bias
         return self.activation(outputs) if self.activation is not None else outputs

@@ -129,6 +129,20 @@ def test_network_evaluations_per_image_count_guidance_only_where_it_doubles_the_
     assert SamplingSettings("heun", 10, 2.0).evaluations(conditional=True) == 38
 
 
+def test_the_weight_average_forgets_fast_early_and_at_ema_decay_later():
+    model = _model(ema_decay=0.999)
+    live = [tf.ones_like(v) * 2.0 for v in model.denoiser.trainable_variables]
+    for step, decay in ((0, 0.1), (20, 21 / 30), (100000, 0.999)):
+        for variable, value in zip(model.denoiser.trainable_variables, live):
+            variable.assign(value)
+        for variable in model.ema_denoiser.trainable_variables:
+            variable.assign(tf.zeros_like(variable))
+        model.denoiser_optimizer.iterations.assign(step)
+        model.after_step()
+        averaged = model.ema_denoiser.trainable_variables[0].numpy()
+        np.testing.assert_allclose(averaged, (1 - decay) * 2.0, rtol=1e-4)  # float32
+
+
 @pytest.mark.parametrize("size", [28, 32, 13])
 def test_the_unet_keeps_any_size_including_odd_ones(size):
     config = DiffusionConfig(widths=(8, 8, 16), blocks_per_level=1, attention_resolutions=(7,))

@@ -96,6 +96,20 @@ def test_autoregressive_head_is_causal():
     assert not moved[order <= 3 * 8 + 4].any() and moved[order > 3 * 8 + 4].any()
 
 
+def test_the_autoregressive_head_runs_in_bfloat16_as_aigc_eval_builds_it():
+    import keras
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        vae = build_vae(VAEConfig(**TINY, autoregressive_layers=2, autoregressive_width=8),
+                        OPTIMIZERS, (8, 8, 1), seed=0)
+        images = tf.random.uniform((2, 8, 8, 1), -1.0, 1.0)
+        log_px = vae.log_likelihood(images, vae.decode_params(tf.zeros((2, 4))))
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert log_px.shape == (2,) and np.isfinite(log_px.numpy()).all()
+
+
 def test_autoregressive_decoding_fills_every_pixel_consistently():
     vae = build_vae(VAEConfig(**TINY, autoregressive_layers=2, autoregressive_width=8),
                     OPTIMIZERS, (8, 8, 1), seed=0)
