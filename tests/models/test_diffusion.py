@@ -143,6 +143,12 @@ def test_the_weight_average_forgets_fast_early_and_at_ema_decay_later():
         np.testing.assert_allclose(averaged, (1 - decay) * 2.0, rtol=1e-4)  # float32
 
 
+def test_group_norm_keeps_at_least_four_channels_per_group_as_edm():
+    from aigc_cli.models.unet import group_count
+    assert [group_count(c) for c in (4, 8, 12, 32, 64, 96, 128, 256, 6, 2)] == \
+        [1, 2, 3, 8, 16, 24, 32, 32, 1, 1]
+
+
 @pytest.mark.parametrize("size", [28, 32, 13])
 def test_the_unet_keeps_any_size_including_odd_ones(size):
     config = DiffusionConfig(widths=(8, 8, 16), blocks_per_level=1, attention_resolutions=(7,))

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -97,7 +98,6 @@ def test_autoregressive_head_is_causal():
 
 
 def test_the_autoregressive_head_runs_in_bfloat16_as_aigc_eval_builds_it():
-    import keras
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
