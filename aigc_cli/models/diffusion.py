@@ -135,7 +135,8 @@ class Diffusion(GenerativeModel):
             return
         # tf.train.ExponentialMovingAverage's num_updates rule: the average forgets fast
         # early on, so the first steps' far-from-trained weights do not linger in it (at
-        # 0.999 from the start, 12% of a 3,000-step run's average is its first 1,000 steps).
+        # 0.999 from the start, 13% of a 3,000-step run's average is its first 1,000 steps and
+        # the initial weights).
         step = tf.cast(self.denoiser_optimizer.iterations, tf.float32)
         decay = tf.minimum(self.config.ema_decay, (1.0 + step) / (10.0 + step))
         update_average(self.ema_denoiser, self.denoiser, decay)
