@@ -4,11 +4,11 @@
 # say why each stage is there. Where the shipped runs went another way: the first
 # steps of gray stages 1-2 and 5 and colour stage 2 ran on longer cosine schedules, and
 # colour stages 6 and 7 started from the previous stage's float16 asset
-# (`training.init_from: color`).
+# (`training.init_from: color`), gray stage 6 from stage 5's float32 one (`gray`).
 #
 #   scripts/retrain_builtin.sh gray|color [RUNS_DIR]      (default RUNS_DIR: runs)
 #
-# Wall time on the project's 2-core CPU (AMX-BF16): gray ~6 h, colour ~10 h (plus stage 7,
+# Wall time on the project's 2-core CPU (AMX-BF16): gray ~7 h, colour ~10 h (plus stage 7,
 # 1.6 h in float32 on an AVX2-only CPU). Run it under
 # nohup. Stopped (Ctrl-C, SIGTERM: passed on to the training, which checkpoints; a
 # crash), it is simply run again: each stage resumes from its run dir's newest
@@ -50,7 +50,9 @@ gray)
         --set optimizer.denoiser.learning_rate=8e-5 --set optimizer.denoiser.decay_steps=18000
     stage denoiser_gray_real configs/denoiser_gray_real.yaml \
         --set training.init_from="$runs/denoiser_gray_stage4"
-    python scripts/ship_model.py "$runs/denoiser_gray_real" denoiser_gray
+    stage denoiser_gray_grow configs/denoiser_gray_grow.yaml \
+        --set training.init_from="$runs/denoiser_gray_real"
+    python scripts/ship_model.py "$runs/denoiser_gray_grow" denoiser_gray float16
     ;;
 color)
     stage denoiser_color configs/denoiser_color.yaml

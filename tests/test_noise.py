@@ -51,6 +51,27 @@ def test_poisson_part_is_drawn_per_image_with_its_probability():
                                rtol=0.05)
 
 
+def test_level_map_is_the_map_blind_inference_reads_and_constant_without_poisson():
+    from aigc_cli.inference.noise_level import NoiseFunction, noise_map
+
+    rng = np.random.default_rng(1)
+    shading = np.kron(rng.uniform(0.05, 0.95, (8, 6, 6, 3)), np.ones((1, 8, 8, 1)))
+    clean = tf.constant(shading.astype(np.float32))  # 48x48 patches of 8x8 tiles
+    config = NoiseConfig(sigma=10.0, poisson_gain=0.02, poisson_probability=0.5,
+                         level_map=True)
+    noisy, _, told = add_noise(clean, config, tf.constant([3, 4], tf.int64))
+    assert told.shape == (8, 48, 48, 1)
+    for image, level in zip(clean.numpy(), told.numpy()):
+        poisson = level.max() > level.min() * 1.01
+        expected = noise_map(image, NoiseFunction(0.02 if poisson else 0.0,
+                                                  (10 / 255) ** 2, 0.0, 1.0))
+        # inside the image (edges: inference replicates them, training averages fewer)
+        np.testing.assert_allclose(level[3:-3, 3:-3], expected[3:-3, 3:-3], rtol=1e-5)
+    assert len({bool(level.max() > level.min() * 1.01) for level in told.numpy()}) == 2
+    without = add_noise(clean, NoiseConfig(sigma=10.0, level_map=True), SEED)[2]
+    assert without.shape == (8,)  # Gaussian noise only: one sigma, as before
+
+
 def test_eight_bit_storage_clips_and_rounds_to_256_levels():
     clean = flat([0.02, 0.5, 0.98], channels=3)
     noisy, _, sigma = add_noise(clean, NoiseConfig(sigma=25.0, quantize_8bit=1.0), SEED)

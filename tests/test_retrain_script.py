@@ -32,7 +32,7 @@ def run_script(tmp_path, *args, aigc_body="exit 0", cwd=None):
     return result, log.read_text().splitlines() if log.exists() else []
 
 
-@pytest.mark.parametrize("model, stages", [("gray", 5), ("color", 7)])
+@pytest.mark.parametrize("model, stages", [("gray", 6), ("color", 7)])
 def test_each_stage_starts_from_the_one_before_and_the_last_is_shipped(tmp_path, model, stages):
     (tmp_path / "here").mkdir()
     result, calls = run_script(tmp_path, model, "runs", cwd=tmp_path / "here")

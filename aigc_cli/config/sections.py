@@ -26,6 +26,11 @@ class NoiseConfig:
     poisson_probability: float = option(
         1.0, "probability that an image gets that Poisson part (the others: Gaussian only), "
         "so that one model learns both", min=0.0, max=1.0)
+    level_map: bool = option(
+        False, "tell the network each Poisson-Gaussian image's noise level per pixel, "
+        "sqrt(a·x + (sigma/255)^2) at the locally averaged intensity x (the map blind "
+        "inference reads), instead of one equivalent white sigma (what a model with noise_map "
+        "reads)")
     quantize_8bit: float = option(
         0.0, "probability that a noisy image is clipped to [0, 1] and rounded to 256 levels, "
         "as a saved 8-bit file is (0: never, the published convention; 1: always)",

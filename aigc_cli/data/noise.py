@@ -76,9 +76,25 @@ def equivalent_sigma(clean: tf.Tensor, sigma: tf.Tensor,
     return tf.sqrt(poisson_gain * mean + sigma ** 2)
 
 
+#: Box side, pixels, of the local intensity a noise level map reads: the noise averages
+#: out, the shading stays (inference/noise_level.py reads its maps the same way).
+LEVEL_MAP_BOX = 7
+
+
+def level_map(clean: tf.Tensor, sigma: tf.Tensor, poisson_gain: tf.Tensor) -> tf.Tensor:
+    """[N, H, W, 1] the noise std-dev sqrt(a·x + sigma^2) at each pixel's intensity x, the
+    channels' mean averaged over a LEVEL_MAP_BOX square (over the pixels inside the image
+    at its edges)."""
+    intensity = tf.nn.avg_pool2d(tf.reduce_mean(clean, axis=-1, keepdims=True),
+                                 LEVEL_MAP_BOX, 1, "SAME")
+    per_image = (slice(None), None, None, None)
+    return tf.sqrt(poisson_gain[per_image] * intensity + sigma[per_image] ** 2)
+
+
 def add_noise(clean: tf.Tensor, noise, seed: tf.Tensor):
     """clean [N, H, W, C] in [0, 1] → (noisy, clean, sigma [N] in [0, 1] units) under the
-    ``dataset.noise`` config ``noise``.
+    ``dataset.noise`` config ``noise``; with ``noise.level_map`` and a Poisson part, sigma
+    is the map [N, H, W, 1] (:func:`level_map`; constant over the Gaussian-only images).
 
     Each image draws its own sigma (uniform over ``noise.sigma``) and, when set, its
     Poisson gain, 8-bit storage and JPEG quality; ``seed`` is a stateless seed pair, so
@@ -109,4 +125,8 @@ def add_noise(clean: tf.Tensor, noise, seed: tf.Tensor):
         quality = tf.where(draw(4, 0.0, 1.0) < noise.jpeg_probability,
                            tf.minimum(drawn, high_q), 0)
     noisy = degrade(clean, unit_noise, sigma, gain, eight_bit, quality)
+    if noise.level_map and gain is not None:
+        # Told one equivalent sigma, a network cannot see where the noise is stronger
+        # than it was told: it learns to doubt the level, in Gaussian images too.
+        return noisy, clean, level_map(clean, sigma, gain)
     return noisy, clean, equivalent_sigma(clean, sigma, gain)

@@ -4,7 +4,8 @@ and ``aigc eval``) pick on this machine, and why.
 The rule: the best quality that stays at 20x or more BM3D's per-image speed, as
 measured side by side (docs/denoising.md, "Defaults per machine"). With AMX-BF16
 the built-ins ran 39-42x BM3D's speed with a 4-way self-ensemble (+0.09 dB over one
-pass), so 4; an 8-way one would sit at the 20x line. AVX512-BF16 (AMD Zen 4) is
+pass), so 4; an 8-way one would sit at the 20x line. The gray built-in grown to
+15 x 96 (2026-12-03) runs its 4 passes at 24.9x. AVX512-BF16 (AMD Zen 4) is
 slower: one bfloat16 pass of the gray built-in ran at 45x BM3D, two at 18-23x and
 four at 10x, so 1. In float32 on an AVX2-only CPU one pass already runs at 12-16x,
 so 1.

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from aigc_cli.config import DenoiserConfig, OptimizerConfig
+from aigc_cli.config import DenoiserConfig, NoiseConfig, OptimizerConfig
+from aigc_cli.data.noise import add_noise
 from aigc_cli.errors import CheckpointError
 from aigc_cli.models.denoiser import build_denoiser, receptive_radius
 
@@ -57,6 +58,20 @@ def test_compiled_train_step_learns_to_denoise():
         last = step((noisy, clean, sigma))
     assert float(last["loss"]) < float(first["loss"]) and np.isfinite(float(last["psnr"]))
     assert step.experimental_get_tracing_count() == 1
+
+
+def test_a_batch_told_its_level_per_pixel_trains_and_the_map_reaches_the_network():
+    model = build_denoiser(DenoiserConfig(depth=3, width=8, batch_norm=False), OPTIMIZERS,
+                           (16, 16, 1), seed=0)
+    model.build_optimizers()
+    clean = tf.random.uniform((4, 16, 16, 1), seed=1)
+    noise = NoiseConfig(sigma=10.0, poisson_gain=0.02, level_map=True)
+    noisy, clean, level = add_noise(clean, noise, tf.constant([1, 2], tf.int64))
+    assert level.shape == (4, 16, 16, 1)
+    assert np.isfinite(float(tf.function(model.train_step)((noisy, clean, level))["loss"]))
+    randomize_weights(model.denoiser)
+    one_sigma = tf.sqrt(tf.reduce_mean(tf.square(level), axis=[1, 2, 3]))  # same power
+    assert not np.allclose(model.denoise(noisy, level), model.denoise(noisy, one_sigma))
 
 
 def test_training_on_patches_with_synthesized_noise(tiny_denoiser_run):
@@ -242,8 +257,9 @@ def test_init_from_a_builtin_model_copies_its_weights(tmp_path):
     from aigc_cli.training.rundir import RunDir
 
     data = make_photo_folder(tmp_path / "my_photos")
-    raw = {"model": {"type": "denoiser", "depth": 15, "width": 64, "batch_norm": False,
-                     "noise_map": True, "half_resolution": True},
+    with np.load(builtin_denoiser_path("gray", "test"), allow_pickle=False) as stored:
+        shipped_config = json.loads(str(stored["meta"]))["model"]  # the built-in's architecture
+    raw = {"model": shipped_config,
            "dataset": {"type": "folder", "path": str(data), "channels": 1, "patch_size": 16,
                        "noise": {"sigma": [0, 55]}},
            "training": {"batch_size": 4, "steps": 1, "init_from": "gray"},
