@@ -94,6 +94,9 @@ def test_override_creates_missing_sections():
     ({"model": {"type": []}}, "unknown model.type '[]'"),  # found by the fuzz test
     ({"model": {"type": "denoiser", "kernel_size": 4}, "dataset": {"noise": {"sigma": 25}}},
      "model.kernel_size must be odd"),
+    ({"model": {"type": "denoiser", "noise_map": False},
+      "dataset": {"noise": {"sigma": 25, "poisson_gain": 0.01, "level_map": True}}},
+     "dataset.noise.level_map tells the network its noise level, but model.noise_map is false"),
     ({"model": {"type": "denoiser", "half_resolution": True},
       "dataset": {"noise": {"sigma": 25}, "image_size": 27}},
      "dataset.image_size must be even with model.half_resolution, got 27"),

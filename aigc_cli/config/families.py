@@ -204,6 +204,10 @@ class DenoiserConfig:
             raise ConfigError("a denoiser trains on noisy copies of clean images: set "
                               "dataset.noise.sigma (e.g. 25, or [0, 55] for blind training)",
                               key="dataset.noise")
+        if dataset.noise.level_map and not self.noise_map:
+            raise ConfigError("dataset.noise.level_map tells the network its noise level, but "
+                              "model.noise_map is false (no level input): set one of them",
+                              key="dataset.noise.level_map")
         if self.kernel_size % 2 == 0:
             raise ConfigError(f"model.kernel_size must be odd, got {self.kernel_size}: an even "
                               "kernel shifts the image by half a pixel per layer",

@@ -29,8 +29,7 @@ class NoiseConfig:
     level_map: bool = option(
         False, "tell the network each Poisson-Gaussian image's noise level per pixel, "
         "sqrt(a·x + (sigma/255)^2) at the locally averaged intensity x (the map blind "
-        "inference reads), instead of one equivalent white sigma (what a model with noise_map "
-        "reads)")
+        "inference reads) instead of one equivalent white sigma; for models with noise_map")
     quantize_8bit: float = option(
         0.0, "probability that a noisy image is clipped to [0, 1] and rounded to 256 levels, "
         "as a saved 8-bit file is (0: never, the published convention; 1: always)",

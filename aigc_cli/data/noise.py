@@ -77,7 +77,7 @@ def equivalent_sigma(clean: tf.Tensor, sigma: tf.Tensor,
 
 
 #: Box side, pixels, of the local intensity a noise level map reads: the noise averages
-#: out, the shading stays (inference/noise_level.py reads its maps the same way).
+#: out, the shading stays (blind inference's maps use it too: inference/noise_level.py).
 LEVEL_MAP_BOX = 7
 
 

@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from aigc_cli.data.noise import LEVEL_MAP_BOX
 from aigc_cli.errors import InputError
 
 BLOCK = 8
@@ -156,7 +157,7 @@ INTENSITY_BANDS = 8
 #: nothing from 25 (a threshold of 1.3 would save 0.01 dB of those and lose 0.27 of the
 #: 0.35: the images that cost are far over any threshold).
 MAP_SPREAD = 1.15
-SMOOTHING = 7  # box side, pixels: the intensity the map reads, with the noise averaged out
+SMOOTHING = LEVEL_MAP_BOX  # box side, pixels: as training's level maps read it
 
 
 class NoiseFunction(NamedTuple):
