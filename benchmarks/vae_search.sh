@@ -37,6 +37,9 @@ candidate head_1_free_bits_0.5 --set model.autoregressive_layers=1 --set model.f
 candidate top_16_free_bits_0.5 --set model.top_latent_dim=16 --set model.free_bits=0.5
 candidate auxiliary_1 --set model.auxiliary_weight=1.0
 candidate head_1_auxiliary_1 --set model.autoregressive_layers=1 --set model.auxiliary_weight=1.0
+candidate head_1_width_8 --set model.autoregressive_layers=1 --set model.autoregressive_width=8
+candidate head_1_width_8_auxiliary_1 --set model.autoregressive_layers=1 \
+    --set model.autoregressive_width=8 --set model.auxiliary_weight=1.0
 python - "$OUT" <<'PY'
 import json, sys
 out = sys.argv[1]

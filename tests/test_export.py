@@ -85,6 +85,29 @@ def test_bench_reports_both_loops_and_sampling(idx_folder, tmp_path, runner):
     assert "10/10" in result.stderr  # the tool loop's bar: 1 warm-up + 3 rounds x 3 steps
 
 
+def test_bench_windows_leave_the_end_of_run_grid_and_checkpoint_out(idx_folder, tmp_path,
+                                                                   monkeypatch):
+    from conftest import tiny_config_dict
+
+    from aigc_cli.config import build_config
+    from aigc_cli.training.bench import bench
+    from aigc_cli.training.checkpoint import Checkpointer
+    from aigc_cli.training.reporting import Reporter
+
+    events = []
+    for cls, name in ((Reporter, "grids"), (Checkpointer, "save")):
+        original = getattr(cls, name)
+        monkeypatch.setattr(cls, name, lambda self, *a, _o=original, _n=name, **k: (
+            events.append(_n), _o(self, *a, **k))[1])
+    # intervals far beyond the run: every grid or checkpoint is the end of a run_steps call
+    config = build_config(tiny_config_dict(idx_folder, tmp_path / "unused", sample_every=1000,
+                                           checkpoint_every=1000))
+    bench(config, steps=2, warmup=1, rounds=3)
+    # the warm-up window's closing pair, then the pair timed once to be charged; none of
+    # the three timed windows writes either
+    assert events.count("grids") == 2 and events.count("save") == 2
+
+
 def test_bench_reports_denoising_megapixels(tiny_denoiser_run, runner):
     import json
 

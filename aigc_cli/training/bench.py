@@ -91,7 +91,8 @@ def bench(config: RunConfig, steps: int, warmup: int, quiet: bool = True,
 class ToolLoop:
     """The tool's own loop at the config's intervals (logging capped to the window);
     a grid and a checkpoint are timed once each and charged at the config's rates:
-    forcing them into a short window would overstate what they cost."""
+    forcing them into a short window (as the end of a run does) would overstate what
+    they cost."""
 
     def __init__(self, config: RunConfig, run: RunDir, warmup: int, quiet: bool,
                  stop: StopRequest, total_steps: int):
@@ -102,15 +103,16 @@ class ToolLoop:
         self.session = build_session(self.config, run, 0)
         self.reporter = Reporter(run, 0, total_steps, training.batch_size, quiet)
         self.stop = stop
-        self.window(warmup)  # tracing, first grid and checkpoint
+        self.window(warmup, final_outputs=True)  # tracing, first grid and checkpoint
 
-    def window(self, steps: int) -> float:
+    def window(self, steps: int, final_outputs: bool = False) -> float:
         """Seconds for ``steps`` more steps through ``run_steps``."""
         training = dataclasses.replace(self.window_training,
                                        steps=self.session.step + steps,
                                        log_every=min(self.window_training.log_every, steps))
         started = time.perf_counter()
-        run_steps(self.session, self.reporter, self.config.replace(training=training), self.stop)
+        run_steps(self.session, self.reporter, self.config.replace(training=training), self.stop,
+                  final_outputs)
         return time.perf_counter() - started
 
     def event_seconds(self) -> dict:

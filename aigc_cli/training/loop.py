@@ -230,11 +230,14 @@ def _crossed(before: int, after: int, every: int) -> bool:
 MAX_ROLLBACKS = 5
 
 
-def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: StopRequest) -> str:
-    """Step until done, out of time or signalled; always ends with a checkpoint.
+def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: StopRequest,
+              final_outputs: bool = True) -> str:
+    """Step until done, out of time or signalled; ends with a checkpoint and a grid.
 
     Losses and weights are checked for NaN/inf at every log interval and before
     every checkpoint, so no checkpoint ever holds a diverged model.
+    ``final_outputs=False`` leaves out the closing checkpoint and grid (``aigc bench``'s
+    timed windows, which charge those at the config's intervals instead).
     """
     training = config.training
     deadline = time.monotonic() + training.max_seconds if training.max_seconds else None
@@ -283,6 +286,8 @@ def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: Sto
         if deadline is not None and time.monotonic() >= deadline:
             reason = "max_seconds"
             break
+    if not final_outputs:
+        return reason
     # The checkpoint first: on a signal, it is the part that must not be lost.
     if saved_step != session.step or session.checkpointer.latest is None:
         problem = _divergence(unchecked, session.model)
