@@ -28,7 +28,9 @@ measure() {  # measure NAME [aigc train options...]
     local name=$1
     shift
     rm -rf "${OUT:?}/$name"
-    aigc train "$CONFIG" --run-dir "$OUT/$name" --set training.max_seconds="$BUDGET" -q "$@"
+    # The budget, not the config's step count, ends every run.
+    aigc train "$CONFIG" --run-dir "$OUT/$name" --set training.max_seconds="$BUDGET" \
+        --set training.steps=1000000000 -q "$@"
     aigc eval "$OUT/$name" --json --fid-samples "$FID_SAMPLES" -q > "$OUT/${name}_eval.json"
     aigc sample "$OUT/$name" -n 64 --grid "$OUT/${name}_prior_samples.png" -q --overwrite
     aigc sample "$OUT/$name" --reconstruct "$OUT/test_images" \
@@ -39,7 +41,7 @@ measure() {  # measure NAME [aigc train options...]
 
 measure aigc
 measure plain_vae --set model.autoregressive_layers=0 --set model.auxiliary_weight=0 \
-    --set model.free_bits=0 --set model.top_latent_dim=0
+    --set model.free_bits=0 --set model.top_latent_dim=0 --set model.prior_components=0
 python benchmarks/keras_vae_reference.py --seconds "$BUDGET" --out "$OUT/keras" \
   --fid-samples "$FID_SAMPLES" > "$OUT/keras_eval.json"
 python - "$OUT" <<'PY'
@@ -50,7 +52,9 @@ keys = ("neg_elbo_nats", "nll_iw_nats", "fid", "kl_nats", "active_units", "laten
 reports = {name: json.load(open(f"{out}/{name}_eval.json"))
            for name in ("aigc", "plain_vae", "keras")}
 summary = {name: {"steps": report.get("step", report.get("steps")),
-                  **{key: report[key] for key in keys}} for name, report in reports.items()}
+                  **{key: report[key] for key in keys},
+                  "prior": report.get("prior", "standard_normal")}
+           for name, report in reports.items()}
 summary["fid_feature_extractor"] = reports["aigc"]["fid_feature_extractor"]
 json.dump(summary, open(f"{out}/summary.json", "w"), indent=2)
 print(json.dumps(summary, indent=2))

@@ -40,6 +40,18 @@ candidate head_1_auxiliary_1 --set model.autoregressive_layers=1 --set model.aux
 candidate head_1_width_8 --set model.autoregressive_layers=1 --set model.autoregressive_width=8
 candidate head_1_width_8_auxiliary_1 --set model.autoregressive_layers=1 \
     --set model.autoregressive_width=8 --set model.auxiliary_weight=1.0
+candidate head_1_width_8_auxiliary_1_prior_50 --set model.autoregressive_layers=1 \
+    --set model.autoregressive_width=8 --set model.auxiliary_weight=1.0 \
+    --set model.prior_components=50
+candidate head_1_width_8_auxiliary_0.3_prior_50 --set model.autoregressive_layers=1 \
+    --set model.autoregressive_width=8 --set model.auxiliary_weight=0.3 \
+    --set model.prior_components=50
+candidate head_1_width_8_auxiliary_1_free_bits_0.75_prior_50 \
+    --set model.autoregressive_layers=1 --set model.autoregressive_width=8 \
+    --set model.auxiliary_weight=1.0 --set model.free_bits=0.75 --set model.prior_components=50
+candidate head_1_width_8_auxiliary_2_prior_50 --set model.autoregressive_layers=1 \
+    --set model.autoregressive_width=8 --set model.auxiliary_weight=2.0 \
+    --set model.prior_components=50
 python - "$OUT" <<'PY'
 import json, sys
 out = sys.argv[1]

@@ -193,7 +193,7 @@ class BrightnessVAE:
     def encode(self, x):
         return tf.reduce_mean(x, axis=[1, 2, 3])[:, None], tf.zeros((tf.shape(x)[0], 1))
 
-    def generate(self, z):
+    def decode_mean(self, z):  # the walk decodes latents, not prior noise
         return tf.ones((tf.shape(z)[0], 28, 28, 1)) * tf.reshape(z, (-1, 1, 1, 1))
 
     reconstruct = None  # has an encoder

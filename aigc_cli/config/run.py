@@ -108,6 +108,11 @@ def build_config(data: Any) -> RunConfig:
         raise ConfigError("training.privacy needs noise_multiplier (the noise, in units of "
                           "clip_norm) or target_epsilon (the budget the run spends)",
                           key="training.privacy")
+    if privacy is not None and getattr(model, "prior_components", 0):
+        # The fit reads every training image's code with no clipping or noise.
+        raise ConfigError("model.prior_components fits a density to the training images "
+                          "outside DP-SGD, which training.privacy would not cover: set it to 0 "
+                          "in a private run", key="model.prior_components")
     if privacy is not None and training.distribute in ("multi_worker", "tpu"):
         # Each worker would draw its own secret sampling key: the union of their samples
         # is not the Poisson sample the accounting assumes.

@@ -170,11 +170,20 @@ def interpolate(source: str | Path, pairs: int, steps: int, seed: int, out_dir: 
     """``pairs`` rows of ``steps`` images walking between random latents."""
     trained = load_trained_model(source, sampling=sampling)
     _require_latents(trained)
-    latents = interpolation_latents(pairs, steps, trained.model.latent_dim, seed, temperature)
+    model = trained.model
+    if getattr(model, "samples_through_prior", False):
+        # A fitted prior maps noise to latents piecewise: walk the latent space itself, on
+        # straight lines between two of its samples, as --between does.
+        ends = model.prior_latents(tf.constant(sample_latents(
+            2 * pairs, model.latent_dim, seed, temperature))).numpy()
+        latents, generate = _straight_lines(ends, steps), model.decode_mean
+    else:
+        latents = interpolation_latents(pairs, steps, model.latent_dim, seed, temperature)
+        generate = _generator(trained, class_label)
     packets = _packets(trained, seed=seed, temperature=temperature, interpolation_steps=steps,
                        **{"class": class_label}, **sampler_record(trained.model))
     files, images = _write_all(
-        _batched(_generator(trained, class_label), latents, batch_size), len(latents), out_dir,
+        _batched(generate, latents, batch_size), len(latents), out_dir,
         lambda i: f"interpolation_{i // steps:04d}_{i % steps:03d}.png", quiet, packets)
     if grid_path:
         save_png(make_grid(images, columns=steps), grid_path, xmp=packets())
@@ -234,15 +243,22 @@ def interpolate_between(source: str | Path, first: Path, second: Path, steps: in
     trained = load_trained_model(source)
     _require_encoder(trained, "--between")
     ends = _scaled(np.stack([_readable(trained, Path(path)) for path in (first, second)]))
-    z_mean = trained.model.encode(tf.constant(ends))[0].numpy()
-    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
-    latents = (1.0 - t) * z_mean[0] + t * z_mean[1]
+    latents = _straight_lines(trained.model.encode(tf.constant(ends))[0].numpy(), steps)
     packets = _packets(trained, between=[Path(first).name, Path(second).name])
-    files, images = _write_all(_batched(trained.model.generate, latents, steps), steps, out_dir,
+    files, images = _write_all(_batched(trained.model.decode_mean, latents, steps), steps,
+                               out_dir,
                                lambda i: f"between_{i:03d}.png", quiet, packets)
     if grid_path:
         save_png(make_grid(images, columns=steps), grid_path, xmp=packets())
     return SampleResult(trained.checkpoint, files, grid_path)
+
+
+def _straight_lines(ends: np.ndarray, steps: int) -> np.ndarray:
+    """[pairs * steps, D]: ``steps`` evenly spaced points from each even row of ``ends``
+    [2 * pairs, D] to the next, ends included."""
+    start, end = ends[0::2, None], ends[1::2, None]  # [pairs, 1, D]
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[None, :, None]
+    return ((1.0 - t) * start + t * end).reshape(-1, ends.shape[1]).astype(np.float32)
 
 
 def _require_encoder(trained: TrainedModel, option: str) -> None:

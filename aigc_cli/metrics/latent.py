@@ -84,4 +84,5 @@ def evaluate_latent(model, data: ImageSet, options: dict) -> dict:
     return {"kl_nats": float(np.mean(np.sum(kl, axis=1), dtype=np.float64)), **per_group,
             "active_units": active_units(means), "latent_dim": int(means.shape[1]),
             "reconstruction_psnr": float(np.mean(psnr_uint8(reconstructions, data.images))),
-            "reconstruction_fid": frechet_distance(*real, *decoded)}
+            "reconstruction_fid": frechet_distance(*real, *decoded),
+            **getattr(model, "prior_record", dict)()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Mapping, Protocol
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from aigc_cli.models.optimizers import minimize
@@ -103,6 +104,18 @@ class GenerativeModel(keras.Model):
     def prepare_inference(self) -> None:
         """Bring inference-only state up to date before a checkpoint, a grid or an
         evaluation (e.g. an averaged generator's batch-norm statistics). Eager."""
+        return None
+
+    #: Whether ``fit_to_data`` does anything; then the loop calls it before each evaluation
+    #: and before the closing checkpoint (not on a signal: the checkpoint comes first).
+    fits_to_data: bool = False
+    #: ``inference_items`` that ``fit_to_data`` makes afresh: ``training.init_from``
+    #: leaves them out, so a donor run without them can start this one.
+    refitted_items: tuple[str, ...] = ()
+
+    def fit_to_data(self, images: np.ndarray, step: int) -> None:
+        """Fit inference state that reads the training images once the networks are
+        trained (a VAE's latent density): ``images`` uint8 [N, H, W, C]. Eager."""
         return None
 
     def checkpoint_items(self) -> dict[str, object]:

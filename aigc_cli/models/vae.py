@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
 from aigc_cli.config import OptimizerConfig, VAEConfig
 from aigc_cli.models.base import GenerativeModel
+from aigc_cli.models.latent_prior import MAX_FIT_POINTS, FittedLatentPrior, fit_gaussian_mixture
 from aigc_cli.models.latents import (LOG_2PI, NoiseToLatents, Posterior, build_low_posterior,
                                      build_prior, factorised_posterior, two_level_posterior,
                                      two_level_posterior_mean)
@@ -134,6 +136,7 @@ class VAE(GenerativeModel):
     metric_names = ("elbo", "fid", "latent")
     selection_metric = ("elbo", "neg_elbo_nats", "min")
     serving = ("reconstruct", "generate")
+    refitted_items = ("latent_prior",)
     # All read the training images (one per-example gradient over all of them); none
     # has batch normalisation.
     private_networks = {"encoder": "model", "decoder": "model", "pixel_head": "model",
@@ -142,7 +145,8 @@ class VAE(GenerativeModel):
     def __init__(self, encoder: keras.Model, decoder: keras.Model,
                  pixel_head: keras.Model | None, optimizer: keras.optimizers.Optimizer,
                  config: VAEConfig, seed: int, low_posterior: keras.Model | None = None,
-                 prior: keras.Model | None = None):
+                 prior: keras.Model | None = None,
+                 latent_prior: FittedLatentPrior | None = None):
         super().__init__(name="vae")
         self.encoder = encoder
         self.decoder = decoder
@@ -163,6 +167,41 @@ class VAE(GenerativeModel):
         self.free_bits = config.free_bits
         self.free_bits_groups = config.free_bits_groups or self.latent_dim
         self.noise = tf.random.Generator.from_seed(seed)
+        self.seed = seed
+        #: The density prior samples come from once fitted (``model.prior_components``).
+        self.latent_prior = latent_prior
+
+    @property
+    def fits_to_data(self) -> bool:
+        return self.latent_prior is not None
+
+    @property
+    def samples_through_prior(self) -> bool:
+        """Whether ``generate`` maps its noise through a fitted prior (eager)."""
+        return self.prior_record()["prior"] == "fitted_mixture"
+
+    def prior_record(self) -> dict:
+        """The density prior samples come from, for ``aigc eval``."""
+        if self.latent_prior is None:
+            return {"prior": "standard_normal"}
+        return self.latent_prior.summary_record()
+
+    def fit_to_data(self, images: np.ndarray, step: int, batch_size: int = 1000) -> None:
+        """Fit ``latent_prior`` to the posterior means of (up to ``MAX_FIT_POINTS`` of)
+        the training images, uint8 [N, H, W, C]."""
+        rng = np.random.default_rng(self.seed)
+        chosen = np.sort(rng.permutation(len(images))[:MAX_FIT_POINTS])
+        encode = tf.function(lambda batch: self.encode(batch)[0], reduce_retracing=True)
+        means = np.concatenate([
+            encode(tf.constant(images[chosen[start:start + batch_size]], tf.float32) / 127.5
+                   - 1.0).numpy() for start in range(0, len(chosen), batch_size)])
+        self.latent_prior.assign(*fit_gaussian_mixture(means, self.latent_prior.slots,
+                                                       self.seed), step=step)
+
+    def prior_latents(self, noise: tf.Tensor) -> tf.Tensor:
+        """Standard normal noise → latents from the prior samples are drawn from: the
+        fitted mixture when there is one, else the noise itself."""
+        return self.latent_prior(noise) if self.latent_prior is not None else noise
 
     def encode(self, images: tf.Tensor):
         """(z_mean, z_log_var) of q(z|x) for images in [-1, 1], in the decoder's input
@@ -274,7 +313,8 @@ class VAE(GenerativeModel):
         return targets * 2.0 - 1.0
 
     def generate(self, latents):
-        return self.decode_mean(latents)
+        """Images from standard normal noise, through the fitted prior when there is one."""
+        return self.decode_mean(self.prior_latents(latents))
 
     def reconstruct(self, images: tf.Tensor) -> tf.Tensor:
         """Decode the posterior mean: images [N, H, W, C] in [-1, 1] → same shape."""
@@ -304,7 +344,8 @@ class VAE(GenerativeModel):
 
     def inference_items(self):
         items = {"encoder": self.encoder, "decoder": self.decoder,
-                 "pixel_head": self.pixel_head, "low_posterior": self.low_posterior}
+                 "pixel_head": self.pixel_head, "low_posterior": self.low_posterior,
+                 "latent_prior": self.latent_prior}
         return {name: network for name, network in items.items() if network}
 
 
@@ -320,4 +361,8 @@ def build_vae(model_config: VAEConfig, optimizer_configs: dict[str, OptimizerCon
     return VAE(encoder=encoder, decoder=build_decoder(model_config, image_shape, prior),
                pixel_head=head,
                optimizer=build_optimizer(optimizer_configs["vae"], "vae_optimizer"),
-               config=model_config, seed=seed, low_posterior=low_posterior, prior=prior)
+               config=model_config, seed=seed, low_posterior=low_posterior, prior=prior,
+               latent_prior=FittedLatentPrior(model_config.prior_components,
+                                              model_config.latent_dim
+                                              + model_config.top_latent_dim)
+               if model_config.prior_components else None)

@@ -64,6 +64,8 @@ class Session:
     privacy: PrivacyPlan | None = None
     run: RunDir | None = None
     chief: bool = True  # False on non-chief workers: they write nothing to the run dir
+    #: uint8 [N, H, W, C], for a model that ``fits_to_data``; None otherwise.
+    training_images: object = None
 
 
 def train(config: RunConfig, quiet: bool = False) -> TrainResult:
@@ -170,7 +172,8 @@ def build_session(config: RunConfig, run: RunDir, start_step: int,
                                                          device_batches),
                    iterator=iterator,
                    preview_images=tf.constant(preview, tf.float32) / 127.5 - 1.0,
-                   step=int(step.numpy()))
+                   step=int(step.numpy()),
+                   training_images=images.images if model.fits_to_data else None)
 
 
 def seed_generator_states(items: dict[str, object]) -> list:
@@ -278,6 +281,8 @@ def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: Sto
         if save_due:
             session.checkpointer.save(session.step)
             saved_step = session.step
+        if eval_due and session.training_images is not None:
+            session.model.fit_to_data(session.training_images, session.step)
         if eval_due:
             reporter.scalars(session.step, session.evaluator.evaluate(session.step))
         if stop.requested:
@@ -288,19 +293,24 @@ def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: Sto
             break
     if not final_outputs:
         return reason
-    # The checkpoint first: on a signal, it is the part that must not be lost.
-    if saved_step != session.step or session.checkpointer.latest is None:
+    # The checkpoint first: on a signal, it is the part that must not be lost (so a fit
+    # to the data waits for the next run's end).
+    fit_now = session.training_images is not None and reason not in ("SIGINT", "SIGTERM")
+    if fit_now or saved_step != session.step or session.checkpointer.latest is None:
         problem = _divergence(unchecked, session.model)
         if problem:  # rollback restores the last checkpoint: nothing new to save
             _handle_divergence(session, reporter, training, problem, rollbacks + 1)
+            fit_now = False
         else:
             session.model.prepare_inference()
+            if fit_now:
+                session.model.fit_to_data(session.training_images, session.step)
             session.checkpointer.save(session.step)
     if reporter.logged_step != session.step:
         reporter.log(session.step, session.model, privacy_record(session))
     if session.privacy and session.chief:
         session.run.record_privacy(session.privacy.spend(session.step).as_dict())
-    if grid_step != session.step:
+    if fit_now or grid_step != session.step:  # after a fit, the prior grid changes
         session.model.prepare_inference()
         reporter.grids(session.step, session.model, session.preview_images, training.seed,
                        grid_packet(session, config))

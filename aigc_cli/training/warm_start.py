@@ -20,7 +20,7 @@ def initialize_from(model, source: str) -> str:
         return str(path)
     _, prefix = resolve_checkpoint(source, also=BUILTIN_NAMES)
     try:
-        restore_for_inference(prefix, model.inference_items())
+        restore_for_inference(prefix, _warm_started_items(model))
     except CheckpointError as mismatch:
         if not model.grows_from_smaller:
             raise
@@ -34,7 +34,7 @@ def initialize_from(model, source: str) -> str:
 
 def _adapt_into(model, source: str, donor) -> None:
     donor_networks = donor.inference_items()
-    for name, network in model.inference_items().items():
+    for name, network in _warm_started_items(model).items():
         if name not in donor_networks:
             raise CheckpointError(f"training.init_from {source}: it holds no '{name}' network "
                                   f"(it has {', '.join(donor_networks)}); start from a model "
@@ -44,3 +44,8 @@ def _adapt_into(model, source: str, donor) -> None:
         except ValueError as error:
             raise CheckpointError(f"training.init_from {source}: its '{name}' network "
                                   f"does not fit this model ({short_message(error)})") from None
+
+
+def _warm_started_items(model) -> dict:
+    return {name: item for name, item in model.inference_items().items()
+            if name not in model.refitted_items}
