@@ -170,16 +170,7 @@ def interpolate(source: str | Path, pairs: int, steps: int, seed: int, out_dir: 
     """``pairs`` rows of ``steps`` images walking between random latents."""
     trained = load_trained_model(source, sampling=sampling)
     _require_latents(trained)
-    model = trained.model
-    if getattr(model, "samples_through_prior", False):
-        # A fitted prior maps noise to latents piecewise: walk the latent space itself, on
-        # straight lines between two of its samples, as --between does.
-        ends = model.prior_latents(tf.constant(sample_latents(
-            2 * pairs, model.latent_dim, seed, temperature))).numpy()
-        latents, generate = _straight_lines(ends, steps), model.decode_mean
-    else:
-        latents = interpolation_latents(pairs, steps, model.latent_dim, seed, temperature)
-        generate = _generator(trained, class_label)
+    latents, generate = walk(trained, pairs, steps, seed, temperature, class_label)
     packets = _packets(trained, seed=seed, temperature=temperature, interpolation_steps=steps,
                        **{"class": class_label}, **sampler_record(trained.model))
     files, images = _write_all(
@@ -188,6 +179,21 @@ def interpolate(source: str | Path, pairs: int, steps: int, seed: int, out_dir: 
     if grid_path:
         save_png(make_grid(images, columns=steps), grid_path, xmp=packets())
     return SampleResult(trained.checkpoint, files, grid_path)
+
+
+def walk(trained: TrainedModel, pairs: int, steps: int, seed: int, temperature: float = 1.0,
+         class_label: int | None = None) -> tuple[np.ndarray, Callable]:
+    """The inputs of ``interpolate``'s rows [pairs * steps, D] and the function that makes
+    images of them."""
+    model = trained.model
+    if getattr(model, "samples_through_prior", False):
+        # A fitted prior maps noise to latents piecewise: walk the latent space itself, on
+        # straight lines between two of its samples, as --between does.
+        ends = model.prior_latents(tf.constant(sample_latents(
+            2 * pairs, model.latent_dim, seed, temperature))).numpy()
+        return _straight_lines(ends, steps), model.decode_mean
+    return (interpolation_latents(pairs, steps, model.latent_dim, seed, temperature),
+            _generator(trained, class_label))
 
 
 def reconstruct_folder(source: str | Path, folder: Path, out_dir: Path | None,

@@ -12,7 +12,7 @@ from aigc_cli.cli import main
 from aigc_cli.config import build_config
 from aigc_cli.data.sources import load_images
 from aigc_cli.errors import ConfigError
-from aigc_cli.inference.sampling import sample_latents
+from aigc_cli.inference.sampling import sample_latents, walk
 from aigc_cli.inference.trained import load_trained_model
 from aigc_cli.io.images import to_uint8
 from aigc_cli.models.latent_prior import MixtureSample, fit_gaussian_mixture
@@ -107,13 +107,17 @@ def test_a_finished_run_stores_the_fit_of_its_training_codes(fitted_run):
 def test_a_walk_goes_straight_between_two_samples_of_the_fitted_prior(fitted_run, tmp_path,
                                                                      runner):
     run_dir, _ = fitted_run
+    trained = load_trained_model(run_dir)
+    latents, decode = walk(trained, pairs=1, steps=3, seed=5)
+    model = trained.model
+    ends = model.prior_latents(tf.constant(sample_latents(2, model.latent_dim, 5))).numpy()
+    np.testing.assert_allclose(latents, [ends[0], ends.mean(axis=0), ends[1]], atol=1e-6)
+    assert decode == model.decode_mean  # the latents themselves, not mapped again
     result = runner.invoke(main, ["sample", str(run_dir), "-n", "1", "--interpolate", "3",
                                   "--seed", "5", "--out", str(tmp_path / "walk"), "-q"])
     assert result.exit_code == 0, result.output
-    model = load_trained_model(run_dir).model
-    ends = model.prior_latents(tf.constant(sample_latents(2, model.latent_dim, 5))).numpy()
-    middle = to_uint8(model.decode_mean(tf.constant(ends.mean(axis=0, keepdims=True))).numpy())
     written = np.asarray(Image.open(tmp_path / "walk" / "interpolation_0000_001.png"))
+    middle = to_uint8(model.decode_mean(tf.constant(latents[1:2])).numpy())
     np.testing.assert_array_equal(written.reshape(middle.shape), middle)
 
 
@@ -124,6 +128,35 @@ def test_a_run_without_a_prior_can_start_one_that_fits_it(tiny_vae_run, idx_fold
                                            init_from=str(tiny_vae_run)))
     run_dir = train(config, quiet=True).run_dir
     assert load_trained_model(run_dir).model.prior_record()["prior"] == "fitted_mixture"
+
+
+class SignalledAtOnce:
+    """A StopRequest whose SIGTERM has already arrived."""
+    requested = "SIGTERM"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.mark.slow
+def test_a_signal_saves_the_checkpoint_and_leaves_the_fit_to_the_resumed_run(
+        fitted_run, tmp_path, monkeypatch):
+    _, data = fitted_run
+    config = build_config(tiny_config_dict(data, tmp_path / "run",
+                                           {**TINY_VAE, "prior_components": 2}, steps=6))
+    from aigc_cli.training import loop
+    with monkeypatch.context() as patch:
+        patch.setattr(loop, "StopRequest", SignalledAtOnce)
+        stopped = train(config, quiet=True)
+    assert stopped.stop_reason == "SIGTERM" and stopped.checkpoint
+    assert load_trained_model(stopped.run_dir).model.prior_record()["prior"].startswith(
+        "standard_normal")
+    resumed = train(config, quiet=True)
+    assert resumed.stop_reason == "completed"
+    assert load_trained_model(resumed.run_dir).model.prior_record()["prior_fitted_step"] == 6
 
 
 def test_a_private_run_cannot_fit_a_prior(tmp_path):
