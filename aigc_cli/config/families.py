@@ -136,7 +136,7 @@ class VAEConfig:
     prior_components: int = option(
         0, "sample from a mixture of this many full-covariance Gaussians fitted to the "
         "training images' posterior means after training (ex-post density estimation, Ghosh "
-        "et al. 2020) instead of N(0, I); components holding under 100 images are dropped; "
+        "et al. 2020) instead of N(0, I); components holding under 100 images are never sampled; "
         "the ELBO stays the N(0, I) model's; 0: N(0, I)", min=0, max=1024)
 
     def check(self, dataset: DatasetConfig) -> None:

@@ -18,9 +18,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-#: A component that comes to hold less responsibility than this many training images is
-#: dropped: no component may describe a handful of images (their codes' average would be
-#: close to a copy of each), and fewer than this cannot estimate a full covariance.
+#: A component that ends holding less responsibility than this many training images is
+#: never sampled: no sampled component may describe a handful of images (their codes'
+#: average would decode close to a copy of each), nor rest on too few to estimate a
+#: full covariance.
 MIN_IMAGES_PER_COMPONENT = 100
 EM_ITERATIONS = 40
 #: Posterior means fitted at most; more change the fit little and cost EM time.
@@ -33,7 +34,9 @@ def fit_gaussian_mixture(points: np.ndarray, components: int, seed: int,
     """Maximum-likelihood mixture of full-covariance Gaussians for ``points`` [N, D] by EM
     (Dempster et al. 1977), started from ``components`` distinct points drawn at random
     with the data's covariance. Returns (weights [K], means [K, D], scale_trils [K, D, D]:
-    lower Cholesky factors of the covariances); dropped components have weight 0."""
+    lower Cholesky factors of the covariances). Components that end holding less than
+    ``min_points`` points get weight 0: they are never sampled, but they were fitted, so
+    the points they explain (outliers, rare images) did not stretch the others."""
     points = np.asarray(points, np.float64)
     count, dims = points.shape
     components = max(1, min(components, int(count // min_points)))
@@ -42,23 +45,23 @@ def fit_gaussian_mixture(points: np.ndarray, components: int, seed: int,
     # dimensions barely vary, and EM would shrink a component onto them.
     floor = 1e-3 * np.mean(np.var(points, axis=0)) + 1e-8
     means = points[rng.choice(count, components, replace=False)]
-    covariances = np.repeat((np.cov(points.T).reshape(dims, dims)
-                             + floor * np.eye(dims))[None], components, axis=0)
+    spread = np.cov(points.T, bias=True).reshape(dims, dims) + floor * np.eye(dims)
+    covariances = np.repeat(spread[None], components, axis=0)
     weights = np.full(components, 1.0 / components)
     for _ in range(iterations):
         log_densities = _log_gaussians(points, means, np.linalg.cholesky(covariances))
         responsibilities = _softmax(log_densities + np.log(np.maximum(weights, 1e-300)))
         totals = responsibilities.sum(axis=0)  # [K]
-        kept = totals >= min_points
-        if not kept.any():  # one component can always hold every point
-            kept[np.argmax(totals)] = True
-        weights = np.where(kept, totals, 0.0) / totals[kept].sum()
-        safe_totals = np.maximum(totals, 1e-12)[:, None]
-        means = np.where(kept[:, None], responsibilities.T @ points / safe_totals, means)
-        for k in np.flatnonzero(kept):
+        weights = totals / count
+        means = responsibilities.T @ points / np.maximum(totals, 1e-12)[:, None]
+        for k in range(components):
             centred = points - means[k]
             covariances[k] = ((responsibilities[:, k, None] * centred).T @ centred
-                              / totals[k] + floor * np.eye(dims))
+                              / max(totals[k], 1e-12) + floor * np.eye(dims))
+    sampled = weights * count >= min_points
+    if not sampled.any():  # one component can always hold every point
+        sampled[np.argmax(weights)] = True
+    weights = np.where(sampled, weights, 0.0) / weights[sampled].sum()
     return (weights.astype(np.float32), means.astype(np.float32),
             np.linalg.cholesky(covariances).astype(np.float32))
 

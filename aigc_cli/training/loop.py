@@ -274,6 +274,8 @@ def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: Sto
         eval_due = session.evaluator and _crossed(before, session.step, training.eval_every)
         if save_due or grid_due or eval_due:
             session.model.prepare_inference()
+        if eval_due and session.training_images is not None:  # before the grid and the save
+            session.model.fit_to_data(session.training_images, session.step)
         if grid_due:
             reporter.grids(session.step, session.model, session.preview_images, training.seed,
                        grid_packet(session, config))
@@ -281,8 +283,6 @@ def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: Sto
         if save_due:
             session.checkpointer.save(session.step)
             saved_step = session.step
-        if eval_due and session.training_images is not None:
-            session.model.fit_to_data(session.training_images, session.step)
         if eval_due:
             reporter.scalars(session.step, session.evaluator.evaluate(session.step))
         if stop.requested:
@@ -294,18 +294,19 @@ def run_steps(session: Session, reporter: Reporter, config: RunConfig, stop: Sto
     if not final_outputs:
         return reason
     # The checkpoint first: on a signal, it is the part that must not be lost (so a fit
-    # to the data waits for the next run's end).
+    # to the data waits for the next run's end), and a failed fit must not lose it.
     fit_now = session.training_images is not None and reason not in ("SIGINT", "SIGTERM")
-    if fit_now or saved_step != session.step or session.checkpointer.latest is None:
+    if saved_step != session.step or session.checkpointer.latest is None:
         problem = _divergence(unchecked, session.model)
         if problem:  # rollback restores the last checkpoint: nothing new to save
             _handle_divergence(session, reporter, training, problem, rollbacks + 1)
             fit_now = False
         else:
             session.model.prepare_inference()
-            if fit_now:
-                session.model.fit_to_data(session.training_images, session.step)
             session.checkpointer.save(session.step)
+    if fit_now:  # the same step again, now with the fit
+        session.model.fit_to_data(session.training_images, session.step)
+        session.checkpointer.save(session.step)
     if reporter.logged_step != session.step:
         reporter.log(session.step, session.model, privacy_record(session))
     if session.privacy and session.chief:
