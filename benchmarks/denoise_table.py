@@ -128,6 +128,7 @@ def main() -> None:
     settings = resolve_denoise_settings(args.precision, args.ensemble if args.ensemble == "auto"
                                         else int(args.ensemble))
     args.precision, args.ensemble = settings.precision, settings.ensemble
+    args.model = [settings.builtin(model) for model in args.model]  # as aigc denoise runs them
     cache = Bm3dCache(args.bm3d_cache)
     print(f"{datetime.date.today()}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores; {settings.describe()}")

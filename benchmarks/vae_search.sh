@@ -52,16 +52,25 @@ candidate head_1_width_8_auxiliary_1_free_bits_0.75_prior_50 \
 candidate head_1_width_8_auxiliary_2_prior_50 --set model.autoregressive_layers=1 \
     --set model.autoregressive_width=8 --set model.auxiliary_weight=2.0 \
     --set model.prior_components=50
+# The head's own likelihood with a forced rate (no auxiliary likelihood): does z's
+# information lower the head's reconstruction term, at 1 and at 4 times the width?
+candidate head_1_width_8_free_bits_0.65_prior_50 --set model.autoregressive_layers=1 \
+    --set model.autoregressive_width=8 --set model.auxiliary_weight=0 \
+    --set model.free_bits=0.65 --set model.prior_components=50
+candidate head_1_width_32_free_bits_0.65_prior_50 --set model.autoregressive_layers=1 \
+    --set model.autoregressive_width=32 --set model.auxiliary_weight=0 \
+    --set model.free_bits=0.65 --set model.prior_components=50
 python - "$OUT" <<'PY'
 import json, sys
 out = sys.argv[1]
-print("| candidate | settings | steps | neg. ELBO | KL | active units | recon. PSNR | recon. FID | FID |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| candidate | settings | steps | neg. ELBO | reconstruction term | KL | active units | recon. PSNR | recon. FID | FID |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for line in open(f"{out}/candidates.txt"):
     name, *settings = line.split()
     r = json.load(open(f"{out}/{name}.json"))
     print(f"| {name} | {' '.join(s for s in settings if s != '--set') or 'the config'} "
-          f"| {r['step']} | {r['neg_elbo_nats']:.1f} | {r['kl_nats']:.1f} | "
+          f"| {r['step']} | {r['neg_elbo_nats']:.1f} | {r['neg_elbo_nats'] - r['kl_nats']:.1f} | "
+          f"{r['kl_nats']:.1f} | "
           f"{r['active_units']}/{r['latent_dim']} | {r['reconstruction_psnr']:.2f} | "
           f"{r['reconstruction_fid']:.1f} | {r['fid']:.1f} |")
 PY

@@ -8,7 +8,8 @@
 #
 #   scripts/retrain_builtin.sh gray|color [RUNS_DIR]      (default RUNS_DIR: runs)
 #
-# Wall time on the project's 2-core CPU (AMX-BF16): gray ~7 h, colour ~10 h (plus stage 7,
+# Wall time on the project's 2-core CPU (AMX-BF16): gray ~7 h (plus the slim stage, ~50
+# min on AVX512-BF16), colour ~10 h (plus stage 7,
 # 1.6 h in float32 on an AVX2-only CPU). Run it under
 # nohup. Stopped (Ctrl-C, SIGTERM: passed on to the training, which checkpoints; a
 # crash), it is simply run again: each stage resumes from its run dir's newest
@@ -52,7 +53,11 @@ gray)
         --set training.init_from="$runs/denoiser_gray_stage4"
     stage denoiser_gray_grow configs/denoiser_gray_grow.yaml \
         --set training.init_from="$runs/denoiser_gray_real"
+    # gray-slim: stage 6's 80 strongest channels, fine-tuned (for AVX512-BF16-only CPUs)
+    stage denoiser_gray_slim configs/denoiser_gray_slim.yaml \
+        --set training.init_from="$runs/denoiser_gray_grow"
     python scripts/ship_model.py "$runs/denoiser_gray_grow" denoiser_gray float16
+    python scripts/ship_model.py "$runs/denoiser_gray_slim" denoiser_gray_slim float16
     ;;
 color)
     stage denoiser_color configs/denoiser_color.yaml

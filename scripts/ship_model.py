@@ -2,7 +2,7 @@
 
 Usage: python scripts/ship_model.py RUN_DIR NAME [float16]
 writes aigc_cli/assets/NAME.npz; the names in use are fashion_mnist_classifier
-(FID's feature extractor), denoiser_gray and denoiser_color (aigc denoise).
+(FID's feature extractor), denoiser_gray, denoiser_gray_slim and denoiser_color (aigc denoise).
 float16 stores the weights at half the size (see save_model_asset).
 """
 

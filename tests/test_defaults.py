@@ -101,3 +101,52 @@ def test_eval_blind_measures_the_same_noisy_images_untold(tiny_denoiser_run, tmp
     assert blind["sigma_error_mean"] == pytest.approx(sum(errors) / 2)
     assert abs(blind["sigma_error_mean"]) < 5  # the estimate is near the 25 that was added
     assert report["ensemble"] in (1, 4) and report["compute_precision"] in ("float32", "bfloat16")
+
+
+def test_zen4_defaults_run_the_slim_gray_builtin_where_it_ships(fake_cpu, tmp_path,
+                                                                 monkeypatch):
+    import aigc_cli.models.assets as assets
+
+    monkeypatch.setattr(assets, "ASSETS", tmp_path)
+    (tmp_path / assets.BUILTIN_DENOISERS["gray-slim"]).write_bytes(b"")
+    fake_cpu("avx512f avx512_bf16")
+    settings = resolve_denoise_settings("auto", "auto")
+    assert settings.builtin("gray") == "gray-slim" and "runs as gray-slim" in settings.reason
+    assert settings.builtin("color") == "color" and settings.builtin("runs/x") == "runs/x"
+    # An ensemble asked for, or another CPU: the full model.
+    assert resolve_denoise_settings("auto", 1).builtin("gray") == "gray"
+    fake_cpu("amx_bf16 avx512_bf16")
+    assert resolve_denoise_settings("auto", "auto").builtin("gray") == "gray"
+    fake_cpu("avx512f avx512_bf16")
+    (tmp_path / assets.BUILTIN_DENOISERS["gray-slim"]).unlink()  # not installed: no swap
+    assert resolve_denoise_settings("auto", "auto").builtin("gray") == "gray"
+
+
+@pytest.mark.slow
+def test_the_chosen_builtin_is_the_one_that_denoises(fake_cpu, tiny_denoiser_run, tmp_path,
+                                                     monkeypatch, runner):
+    import aigc_cli.models.assets as assets
+    from aigc_cli.inference.trained import load_trained_model
+    from aigc_cli.io import provenance
+    from aigc_cli.models.assets import save_model_asset
+    from conftest import make_photo_folder
+
+    trained = load_trained_model(tiny_denoiser_run)
+    monkeypatch.setattr(assets, "ASSETS", tmp_path / "assets")
+    for name in ("gray", "gray-slim"):
+        save_model_asset(trained.model, trained.config.model, trained.config.dataset.image_shape,
+                         tmp_path / "assets" / assets.BUILTIN_DENOISERS[name])
+    photos = make_photo_folder(tmp_path / "photos", count=1, size=40)
+    fake_cpu("avx512f avx512_bf16")
+    result = runner.invoke(main, ["denoise", str(photos), "-o", str(tmp_path / "out"), "-q",
+                                  "-v"])
+    assert result.exit_code == 0, result.output
+    assert "the built-in gray runs as gray-slim" in result.stderr
+    (written,) = (tmp_path / "out").iterdir()
+    edit = provenance.read_provenance(written)["record"]["edits"][0]
+    assert edit["model"] == "built-in gray-slim"
+    for extra, model in ((["--ensemble", "auto"], "gray-slim"), (["--ensemble", "1"], "gray")):
+        result = runner.invoke(main, ["eval", "gray", "--clean", str(photos), "--json", "-q",
+                                      *extra])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["model"] == f"built-in {model} denoiser"

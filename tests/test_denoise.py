@@ -492,13 +492,14 @@ def test_a_bad_model_is_reported_before_any_image_is_read(tiny_vae_run, tmp_path
     photos.mkdir()
     (photos / "broken.png").write_bytes(b"not a png")  # no image would ever load a model
     for model, message in (("nosuch", "neither a run dir, a checkpoint nor a built-in model "
-                                      "(gray, color)"),
+                                      "(gray, color, gray-slim)"),
                            (str(tiny_vae_run), "holds a vae model, not a denoiser")):
         result = runner.invoke(main, ["denoise", str(photos), "--model", model, "-q"])
         assert result.exit_code == 2 and message in result.output, result.output
         assert not (tmp_path / "photos_denoised").exists()
     result = runner.invoke(main, ["eval", "nosuch", "--clean", str(photos)])
-    assert result.exit_code == 2 and "nor a built-in model (gray, color)" in result.output
+    assert result.exit_code == 2
+    assert "nor a built-in model (gray, color, gray-slim)" in result.output
 
 
 @pytest.mark.slow

@@ -32,12 +32,15 @@ def run_script(tmp_path, *args, aigc_body="exit 0", cwd=None):
     return result, log.read_text().splitlines() if log.exists() else []
 
 
-@pytest.mark.parametrize("model, stages", [("gray", 6), ("color", 7)])
-def test_each_stage_starts_from_the_one_before_and_the_last_is_shipped(tmp_path, model, stages):
+@pytest.mark.parametrize("model, stages, shipped", [
+    ("gray", 7, {-2: "denoiser_gray", -1: "denoiser_gray_slim"}),
+    ("color", 7, {-1: "denoiser_color"})])
+def test_each_stage_starts_from_the_one_before_and_the_last_is_shipped(tmp_path, model, stages,
+                                                                      shipped):
     (tmp_path / "here").mkdir()
     result, calls = run_script(tmp_path, model, "runs", cwd=tmp_path / "here")
     assert result.returncode == 0, result.stderr
-    trains, ship = calls[:-1], calls[-1]
+    trains, ships = calls[:stages], calls[stages:]
     assert len(trains) == stages and all(call.startswith("aigc train configs/")
                                          for call in trains)
     run_dirs = [re.search(r"--run-dir (\S+)", call).group(1) for call in trains]
@@ -47,7 +50,8 @@ def test_each_stage_starts_from_the_one_before_and_the_last_is_shipped(tmp_path,
     for previous, call in zip(run_dirs, trains[1:]):
         assert re.search(r"training.init_from=(\S+)", call).group(1) == previous
     assert "init_from" not in trains[0]
-    assert ship.startswith(f"python scripts/ship_model.py {run_dirs[-1]} denoiser_{model}")
+    assert ships == [f"python scripts/ship_model.py {run_dirs[index]} {name} float16"
+                     for index, name in shipped.items()]
 
 
 @pytest.mark.parametrize("args", [["sepia"], []])

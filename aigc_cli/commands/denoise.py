@@ -19,8 +19,8 @@ from aigc_cli.errors import InputError
               help="Output folder (default: INPUT_denoised beside the input). Relative paths "
                    "and file formats are kept.")
 @click.option("--model", "model_reference", metavar="RUN_DIR|CHECKPOINT|BUILTIN",
-              help="A trained denoiser run, or a built-in: gray, color (default: the built-in "
-                   "for each image's mode).")
+              help="A trained denoiser run, or a built-in: gray, color, gray-slim (default: "
+                   "the built-in for each image's mode).")
 @click.option("--sigma", type=click.FloatRange(min=0, max=255), default=None,
               help="Noise std-dev in 0-255 units (default: estimated per image).")
 @click.option("--tile", type=click.IntRange(min=16), default=512, show_default=True,
@@ -64,7 +64,8 @@ def denoise(input_path: str, output: str | None, model_reference: str | None,
     try:
         report = denoise_files(source, target, model_reference, sigma, tile=tile, quiet=quiet,
                                ensemble=settings.ensemble, precision=settings.precision,
-                               skip_existing=skip_existing, verbose=verbose)
+                               skip_existing=skip_existing, verbose=verbose,
+                               builtins=settings.builtins)
     except DenoiseInterrupted as stopped:
         done = len(stopped.report.written) + len(stopped.report.kept)
         # The same settings again, so that the rest is denoised as the first part was.

@@ -118,14 +118,17 @@ def evaluate(source: str | None, samples_folder: str | None, dataset_reference: 
 
     settings = resolve_denoise_settings(precision, ensemble)
     chosen = tuple(n.strip() for n in metric_names.split(",")) if metric_names else None
-    result = run_evaluation(source, split=split, limit=limit, metric_names=chosen, options={
+    options = {
         "importance_samples": importance_samples, "seed": seed, "fid_samples": fid_samples,
         "feature_extractor": feature_extractor, "closest_pairs": closest_pairs,
         "cas": cas, "cas_samples": cas_samples, "cache_dir": cache_dir(), "clean": clean_folder,
         "sigma": sigma, "eight_bit": eight_bit, "poisson_gain": poisson_gain,
         "jpeg_quality": jpeg_quality, "compare": compare, "blind": blind,
         "ensemble": settings.ensemble, "precision": settings.precision, "quiet": quiet,
-        "sampling": sampling_options})
+        "sampling": sampling_options}
+    # A built-in name runs as the built-in the defaults chose for this machine.
+    result = run_evaluation(settings.builtin(source), split=split, limit=limit,
+                            metric_names=chosen, options=options)
     _report(result, as_json)
 
 

@@ -35,7 +35,8 @@ ensemble_option = click.option(
     show_default=True,
     callback=lambda _context, _param, value: value if value == "auto" else int(value),
     help="Denoiser: average over N rotated/flipped copies (N times slower, a little better). "
-         "auto: 4 with AMX-BF16 or a GPU, else 1 (the best that stays 20x faster than BM3D).")
+         "auto: 4 with AMX-BF16 or a GPU, else 1 (the best that stays 20x faster than BM3D; "
+         "with AVX512-BF16 only, the gray built-in runs as gray-slim).")
 
 precision_option = click.option(
     "--precision", type=click.Choice(["float32", "bfloat16", "auto"]), default="auto",

@@ -137,10 +137,12 @@ class TrainingConfig:
                                           "with a checkpoint", min=0.0, min_exclusive=True)
     preview_images: int = option(64, "images in each preview grid", min=1, max=1024)
     init_from: Optional[str] = option(None, "start a new run from the weights of a run dir, a "
-                                      "checkpoint or a built-in model (gray, color): "
+                                      "checkpoint or a built-in model (gray, color, "
+                                      "gray-slim): "
                                       "fine-tuning, e.g. onto your own photos; a smaller "
                                       "denoiser without batch norm grows into a deeper, "
-                                      "wider one")
+                                      "wider one, a wider one of the same depth slims into a "
+                                      "narrower one (its strongest channels)")
     eval_every: int = option(0, "steps between evaluations during training (FID for GANs, "
                              "ELBO for VAEs, PSNR for denoisers); the best checkpoint by it is "
                              "kept in checkpoints/best/. 0: off", min=0)

@@ -165,10 +165,11 @@ class LoadedDenoiser(NamedTuple):
     identity: dict  # which weights, for the outputs' provenance record
 
 
-def load_denoiser(reference: str | None, channels: int,
-                  precision: str = "float32") -> LoadedDenoiser:
+def load_denoiser(reference: str | None, channels: int, precision: str = "float32",
+                  builtins: dict | None = None) -> LoadedDenoiser:
     """The model named by ``--model``: a run dir, a checkpoint or a built-in name;
-    without one, the built-in model for the image's channels."""
+    without one, the built-in model for the image's channels. ``builtins`` swaps a
+    built-in for another (``DenoiseSettings.builtins``: the defaults for the machine)."""
     from aigc_cli.inference.trained import load_trained_model
 
     name = reference or ("gray" if channels == 1 else "color")
@@ -178,6 +179,7 @@ def load_denoiser(reference: str | None, channels: int,
             log.warning("no built-in colour denoiser in this installation: colour images are "
                         "denoised channel by channel with the gray one")
             name = "gray"
+        name = (builtins or {}).get(name, name)
         path = builtin_denoiser_path(name, "--model")
         return LoadedDenoiser(load_model_asset(path, precision), BUILTIN_MAX_SIGMA,
                               {"model": f"built-in {name}", "model_sha256": files_sha256([path])})
@@ -202,11 +204,11 @@ def denoise_files(input_path: Path, output_root: Path, model_reference: str | No
                   sigma_255: float | None, tile: int = DEFAULT_TILE,
                   quiet: bool = False, ensemble: int = 1,
                   precision: str = "float32", skip_existing: bool = False,
-                  verbose: bool = False) -> DenoiseReport:
+                  verbose: bool = False, builtins: dict | None = None) -> DenoiseReport:
     """Denoise a file or every image under a folder into ``output_root``; with
     ``skip_existing``, outputs already there are kept (an interrupted folder resumes);
-    ``verbose`` logs each image's noise level. Raises DenoiseInterrupted on Ctrl-C,
-    with what was written."""
+    ``verbose`` logs each image's noise level; ``builtins``: see ``load_denoiser``.
+    Raises DenoiseInterrupted on Ctrl-C, with what was written."""
     files = [input_path] if input_path.is_file() else list_image_files(input_path)
     if not files:
         raise InputError(f"no images ({IMAGE_FORMATS}) under {input_path}")
@@ -214,7 +216,7 @@ def denoise_files(input_path: Path, output_root: Path, model_reference: str | No
     _refuse_writing_over_inputs(files, targets)
 
     def loaded(channels: int) -> LoadedDenoiser:
-        model = load_denoiser(model_reference, channels, precision)
+        model = load_denoiser(model_reference, channels, precision, builtins)
         if sigma_255 is not None and sigma_255 > model.max_sigma:
             log.warning("--sigma %g is above the %g that %s was trained on: expect leftover "
                         "noise (train one with a wider dataset.noise.sigma)", sigma_255,

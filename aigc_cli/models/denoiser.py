@@ -19,6 +19,7 @@ from aigc_cli.models.base import GenerativeModel
 from aigc_cli.models.grow import grow_conv_stack
 from aigc_cli.models.layers import PixelShuffle, conv_block
 from aigc_cli.models.optimizers import build_optimizer
+from aigc_cli.models.slim import slim_conv_stack
 
 PREVIEW_SIGMA = 25.0 / 255.0
 
@@ -119,11 +120,14 @@ class Denoiser(GenerativeModel):
         return {"denoiser": self.denoiser}
 
     def adapt_weights(self, name, donor_weights):
-        """A smaller trained denoiser grows into this one (both without batch norm, with
-        the same kernel size, channels, noise map and resolution)."""
+        """A smaller trained denoiser grows into this one; a wider one of the same depth
+        slims into it, keeping its strongest channels (both without batch norm, with the
+        same kernel size, channels, noise map and resolution)."""
         shapes = [tuple(weight.shape) for weight in self.denoiser.weights]
         if shapes == [weight.shape for weight in donor_weights]:
             return donor_weights
+        if len(shapes) == len(donor_weights) and shapes[0][3] < donor_weights[0].shape[3]:
+            return slim_conv_stack(donor_weights, shapes)
         return grow_conv_stack(donor_weights, shapes)
 
 

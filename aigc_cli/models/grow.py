@@ -30,19 +30,19 @@ def grow_conv_stack(donor: list[np.ndarray], target_shapes: list[tuple[int, ...]
     Raises:
         ValueError: the shapes do not allow it (batch norm, shrinking, other kernels).
     """
-    donor_layers = _layers(donor, "the donor")
-    target_kernels = [kernel for kernel, _ in _layers(target_shapes, "this model")]
+    donor_layers = conv_layers(donor, "the donor")
+    target_kernels = [kernel for kernel, _ in conv_layers(target_shapes, "this model")]
     donor_kernels = [kernel.shape for kernel, _ in donor_layers]
-    donor_width, target_width = _hidden_width(donor_kernels), _hidden_width(target_kernels)
+    donor_width, target_width = hidden_width(donor_kernels), hidden_width(target_kernels)
     if (len({kernel[:2] for kernel in donor_kernels + target_kernels}) != 1
             or donor_kernels[0][2] != target_kernels[0][2]
             or donor_kernels[-1][3] != target_kernels[-1][3]
             or None in (donor_width, target_width)
             or len(target_kernels) < len(donor_kernels) or target_width < donor_width):
-        raise ValueError(f"cannot grow {_describe(donor_kernels)} into "
-                         f"{_describe(target_kernels)}: kernel size, input and output channels "
-                         "must match, hidden layers have one width, and depth and width may "
-                         "only grow")
+        raise ValueError(f"cannot grow {describe_stack(donor_kernels)} into "
+                         f"{describe_stack(target_kernels)}: kernel size, input and output "
+                         "channels must match, hidden layers have one width, and depth and "
+                         "width may only grow")
     rng = np.random.default_rng(seed)
     grown, in_channels = [], target_kernels[0][2]
     for donor_index, shape in zip(_layer_plan(len(donor_kernels), len(target_kernels)),
@@ -55,7 +55,7 @@ def grow_conv_stack(donor: list[np.ndarray], target_shapes: list[tuple[int, ...]
     return [array for layer in grown for array in layer]
 
 
-def _layers(arrays, owner: str) -> list[tuple]:
+def conv_layers(arrays, owner: str) -> list[tuple]:
     shapes = [tuple(getattr(a, "shape", a)) for a in arrays]
     if len(shapes) < 4 or len(shapes) % 2 or any(
             len(k) != 4 or b != (k[3],) for k, b in zip(shapes[::2], shapes[1::2])):
@@ -64,12 +64,12 @@ def _layers(arrays, owner: str) -> list[tuple]:
     return list(zip(arrays[::2], arrays[1::2]))
 
 
-def _hidden_width(kernels) -> int | None:
+def hidden_width(kernels) -> int | None:
     widths = {kernel[3] for kernel in kernels[:-1]}
     return widths.pop() if len(widths) == 1 else None
 
 
-def _describe(kernels) -> str:
+def describe_stack(kernels) -> str:
     hidden = sorted({kernel[3] for kernel in kernels[:-1]})
     return f"{len(kernels)} layers of {'/'.join(map(str, hidden))} channels"
 

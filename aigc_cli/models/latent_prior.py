@@ -77,6 +77,18 @@ def _log_gaussians(points: np.ndarray, means: np.ndarray, scale_trils: np.ndarra
     return np.stack(columns, axis=1) - 0.5 * dims * math.log(2 * math.pi)
 
 
+def mixture_log_density(points: np.ndarray, weights: np.ndarray, means: np.ndarray,
+                        scale_trils: np.ndarray) -> np.ndarray:
+    """log of the mixture's density at ``points`` [N, D] → [N] (components of weight 0,
+    never sampled, are left out, as sampling leaves them)."""
+    used = np.asarray(weights) > 0
+    log_densities = _log_gaussians(np.asarray(points, np.float64), np.asarray(means[used],
+                                   np.float64), np.asarray(scale_trils[used], np.float64))
+    weighted = log_densities + np.log(np.asarray(weights[used], np.float64))
+    top = weighted.max(axis=1, keepdims=True)
+    return (top + np.log(np.exp(weighted - top).sum(axis=1, keepdims=True)))[:, 0]
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)

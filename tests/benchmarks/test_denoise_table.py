@@ -37,6 +37,7 @@ def test_bm3d_is_measured_once_then_read_from_the_cache(tmp_path, monkeypatch, c
     argv = ["denoise_table.py", "--model", "gray", "--model", "runs/vae", "--sets", "Set12",
             "--sigmas", "15", "25", "--bm3d", "--blind", "--bm3d-cache", str(cache),
             "--data", str(tmp_path), "--out", str(tmp_path / "out.json")]
+    argv[1:1] = ["--ensemble", "1"]  # explicit: no CPU swaps the built-in for another
     monkeypatch.setattr(sys, "argv", argv)
     table.main()
     bm3d_calls = [call for call in calls if call[3] == "bm3d"]

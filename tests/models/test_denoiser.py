@@ -108,7 +108,8 @@ def test_init_from_starts_a_new_run_from_trained_weights(tiny_denoiser_run, tmp_
     with pytest.raises(CheckpointError, match=r"^training.init_from .*does not fit this model"):
         build_session(build_config(raw), RunDir(tmp_path / "other"), 0)
     raw["training"]["init_from"] = "colour"  # a misspelt built-in: the valid names are listed
-    with pytest.raises(CheckpointError, match=r"colour is neither .* built-in model \(gray, color\)"):
+    with pytest.raises(CheckpointError,
+                       match=r"colour is neither .* built-in model \(gray, color, gray-slim\)"):
         build_session(build_config(raw), RunDir(tmp_path / "third"), 0)
 
 
@@ -131,6 +132,39 @@ def test_a_grown_denoiser_computes_what_the_smaller_one_did(half):
                              OPTIMIZERS, (16, 16, 3), seed=0)
     with pytest.raises(ValueError, match="batch norm layers cannot grow"):
         big.adapt_weights("denoiser", with_bn.denoiser.get_weights())
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_slimming_keeps_the_channels_that_carry_the_function(half):
+    """A grown network's added channels compute but feed nothing: slimming it back to the
+    donor's width must find the donor's channels among them and compute its function."""
+    def denoiser(width, seed):
+        return build_denoiser(DenoiserConfig(depth=5, width=width, batch_norm=False,
+                                             half_resolution=half), OPTIMIZERS, (16, 16, 3), seed)
+
+    small, wide, slim = denoiser(6, 0), denoiser(16, 1), denoiser(6, 2)
+    randomize_weights(small.denoiser, gain=1.5)
+    wide.denoiser.set_weights(wide.adapt_weights("denoiser", small.denoiser.get_weights()))
+    # Shuffle the wide network's hidden channels so that the donor's are not simply first.
+    weights, order = wide.denoiser.get_weights(), None
+    for layer in range(0, len(weights) - 2, 2):
+        if order is not None:
+            weights[layer] = weights[layer][:, :, order]
+        order = np.random.default_rng(layer).permutation(weights[layer].shape[3])
+        weights[layer], weights[layer + 1] = weights[layer][..., order], weights[layer + 1][order]
+    weights[-2] = weights[-2][:, :, order]
+    wide.denoiser.set_weights(weights)
+    slim.denoiser.set_weights(slim.adapt_weights("denoiser", wide.denoiser.get_weights()))
+    noisy = 0.5 + 0.5 * tf.random.stateless_normal((2, 18, 22, 3), (3, 4))
+    sigma = tf.constant([0.1, 0.3])
+    expected = small.denoise(noisy, sigma).numpy()
+    assert np.abs(expected - noisy.numpy()).mean() > 0.05  # not the identity: a real check
+    np.testing.assert_allclose(wide.denoise(noisy, sigma).numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(slim.denoise(noisy, sigma).numpy(), expected, atol=1e-5)
+    shallow = build_denoiser(DenoiserConfig(depth=4, width=6, batch_norm=False,
+                                            half_resolution=half), OPTIMIZERS, (16, 16, 3), 0)
+    with pytest.raises(ValueError, match="may only grow"):  # fewer layers: neither way
+        shallow.adapt_weights("denoiser", wide.denoiser.get_weights())
 
 
 def test_init_from_a_smaller_denoiser_grows_it_into_the_same_function(tmp_path):

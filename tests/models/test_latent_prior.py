@@ -15,7 +15,8 @@ from aigc_cli.errors import ConfigError
 from aigc_cli.inference.sampling import sample_latents, walk
 from aigc_cli.inference.trained import load_trained_model
 from aigc_cli.io.images import to_uint8
-from aigc_cli.models.latent_prior import MixtureSample, fit_gaussian_mixture
+from aigc_cli.models.latent_prior import (MixtureSample, fit_gaussian_mixture,
+                                          mixture_log_density)
 from aigc_cli.training.loop import train
 from conftest import TINY_VAE, make_idx_dataset, tiny_config_dict
 
@@ -45,6 +46,23 @@ def test_em_recovers_a_known_mixture():
     covariances = scale_trils @ np.swapaxes(scale_trils, 1, 2)
     np.testing.assert_allclose(covariances[np.argsort(order)],
                                SCALE_TRILS @ np.swapaxes(SCALE_TRILS, 1, 2), atol=0.12)
+
+
+def test_the_mixture_density_sums_its_sampled_components():
+    points = np.array([[0.3, -0.2], [7.5, 0.4], [1.0, 9.0], [40.0, -30.0]])
+    expected = np.zeros(len(points))
+    for weight, mean, scale_tril in zip(WEIGHTS, MEANS, SCALE_TRILS):
+        covariance = scale_tril @ scale_tril.T
+        centred = points - mean
+        mahalanobis = np.einsum("ni,ij,nj->n", centred, np.linalg.inv(covariance), centred)
+        expected += weight * np.exp(-0.5 * mahalanobis) / (2 * np.pi
+                                                            * np.sqrt(np.linalg.det(covariance)))
+    # A component of weight 0 (fitted, never sampled) is not part of the density.
+    weights = np.append(WEIGHTS, 0.0)
+    means, scale_trils = np.vstack([MEANS, [[40.0, -30.0]]]), np.vstack([SCALE_TRILS, [np.eye(2)]])
+    density = mixture_log_density(points, weights, means, scale_trils)
+    np.testing.assert_allclose(density[:3], np.log(expected[:3]), rtol=1e-10)
+    assert np.isfinite(density[3]) and density[3] < -500  # far from all: no underflow to -inf
 
 
 def test_components_that_describe_a_handful_of_images_are_dropped():
