@@ -21,13 +21,13 @@ from aigc_cli.config import DatasetConfig
 from aigc_cli.data.sources import load_images
 from aigc_cli.inference.trained import load_trained_model
 from aigc_cli.metrics.elbo import posterior_samples
-from aigc_cli.models.latent_prior import (MAX_FIT_POINTS, fit_gaussian_mixture,
+from aigc_cli.models.latent_prior import (fit_gaussian_mixture, fit_subset,
                                           mixture_log_density)
 
 
 def training_codes(model, images: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior means and one posterior sample each of up to MAX_FIT_POINTS images."""
-    chosen = np.sort(np.random.default_rng(seed).permutation(len(images))[:MAX_FIT_POINTS])
+    """Posterior means and one posterior sample each of the images the prior's fit reads."""
+    chosen = fit_subset(len(images), model.seed)
     means, samples = [], []
     for start in range(0, len(chosen), 1000):
         batch = tf.constant(images[chosen[start:start + 1000]], tf.float32) / 127.5 - 1.0

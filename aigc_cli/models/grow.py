@@ -60,7 +60,7 @@ def conv_layers(arrays, owner: str) -> list[tuple]:
     if len(shapes) < 4 or len(shapes) % 2 or any(
             len(k) != 4 or b != (k[3],) for k, b in zip(shapes[::2], shapes[1::2])):
         raise ValueError(f"{owner} is not a stack of biased convolutions: batch norm layers "
-                         "cannot grow (model.batch_norm: false on both)")
+                         "cannot grow or be slimmed (model.batch_norm: false on both)")
     return list(zip(arrays[::2], arrays[1::2]))
 
 

@@ -28,6 +28,12 @@ EM_ITERATIONS = 40
 MAX_FIT_POINTS = 30_000
 
 
+def fit_subset(count: int, seed: int) -> np.ndarray:
+    """Indices (sorted) of the at most ``MAX_FIT_POINTS`` of ``count`` training images
+    whose codes a fit reads."""
+    return np.sort(np.random.default_rng(seed).permutation(count)[:MAX_FIT_POINTS])
+
+
 def fit_gaussian_mixture(points: np.ndarray, components: int, seed: int,
                          iterations: int = EM_ITERATIONS,
                          min_points: float = MIN_IMAGES_PER_COMPONENT):

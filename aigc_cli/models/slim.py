@@ -35,7 +35,7 @@ def slim_conv_stack(donor: list[np.ndarray],
     target_kernels = [kernel for kernel, _ in conv_layers(target_shapes, "this model")]
     donor_width, target_width = hidden_width(donor_kernels), hidden_width(target_kernels)
     if (len(donor_kernels) != len(target_kernels)
-            or any(d[:3] != t[:3] for d, t in zip(donor_kernels[:1], target_kernels[:1]))
+            or donor_kernels[0][:3] != target_kernels[0][:3]  # kernel size, input channels
             or {k[:2] for k in donor_kernels} != {k[:2] for k in target_kernels}
             or donor_kernels[-1][3] != target_kernels[-1][3]
             or None in (donor_width, target_width) or target_width > donor_width):

@@ -17,7 +17,7 @@ from keras import layers
 
 from aigc_cli.config import OptimizerConfig, VAEConfig
 from aigc_cli.models.base import GenerativeModel
-from aigc_cli.models.latent_prior import MAX_FIT_POINTS, FittedLatentPrior, fit_gaussian_mixture
+from aigc_cli.models.latent_prior import FittedLatentPrior, fit_gaussian_mixture, fit_subset
 from aigc_cli.models.latents import (LOG_2PI, NoiseToLatents, Posterior, build_low_posterior,
                                      build_prior, factorised_posterior, two_level_posterior,
                                      two_level_posterior_mean)
@@ -187,10 +187,9 @@ class VAE(GenerativeModel):
         return self.latent_prior.summary_record()
 
     def fit_to_data(self, images: np.ndarray, step: int, batch_size: int = 1000) -> None:
-        """Fit ``latent_prior`` to the posterior means of (up to ``MAX_FIT_POINTS`` of)
-        the training images, uint8 [N, H, W, C]."""
-        rng = np.random.default_rng(self.seed)
-        chosen = np.sort(rng.permutation(len(images))[:MAX_FIT_POINTS])
+        """Fit ``latent_prior`` to the posterior means of the training images (those
+        ``fit_subset`` picks), uint8 [N, H, W, C]."""
+        chosen = fit_subset(len(images), self.seed)
         encode = tf.function(lambda batch: self.encode(batch)[0], reduce_retracing=True)
         means = np.concatenate([
             encode(tf.constant(images[chosen[start:start + batch_size]], tf.float32) / 127.5

@@ -165,6 +165,11 @@ def test_slimming_keeps_the_channels_that_carry_the_function(half):
                                             half_resolution=half), OPTIMIZERS, (16, 16, 3), 0)
     with pytest.raises(ValueError, match="may only grow"):  # fewer layers: neither way
         shallow.adapt_weights("denoiser", wide.denoiser.get_weights())
+    other_kernel = build_denoiser(DenoiserConfig(depth=5, width=16, kernel_size=5,
+                                                 batch_norm=False, half_resolution=half),
+                                  OPTIMIZERS, (16, 16, 3), 0)
+    with pytest.raises(ValueError, match="cannot slim .* kernel size"):
+        slim.adapt_weights("denoiser", other_kernel.denoiser.get_weights())
 
 
 def test_init_from_a_smaller_denoiser_grows_it_into_the_same_function(tmp_path):
